@@ -1,0 +1,272 @@
+/**
+ * One way to get a compute device.
+ *
+ *   const dev = await createDevice({ backend: 'auto' });
+ *   console.log(dev.info); // { backend: 'webgpu', adapter: 'llvmpipe ...', software: true, ... }
+ *
+ * Backends:
+ *   - `webgpu`     gpu.js WGSL compute shaders through dawn.node: a real GPU via Vulkan,
+ *                  or Mesa llvmpipe through dawn's OpenGL backend on machines without one.
+ *   - `headlessgl` gpu.js GLSL fragment shaders through the `gl` package (needs an X display).
+ *   - `webasm`     gpu.js WebAssembly SIMD; `threads > 1` splits kernels over worker threads.
+ *   - `cpu`        gpu.js transpiled JavaScript.
+ *   - `reference`  the FP64 reference kernels (plain TypeScript over Float64Array).
+ *   - `auto`       a hardware WebGPU adapter when there is one, else the fastest
+ *                  backend that works here; `info.reason` says why it was chosen.
+ */
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { ArgumentError, BackendUnavailableError, checkOptions } from './errors.js';
+import { GpuJsRuntime, loadGpuJs, type GpuJsMode } from './backends/gpujs.js';
+import { installWebGpu } from './backends/webgpu-node.js';
+import { Tensor } from './tensor.js';
+
+const require = createRequire(import.meta.url);
+
+export const BACKENDS = ['webgpu', 'headlessgl', 'webasm', 'cpu', 'reference'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+/** Implementations are registered per family; gpu.js modes share one source. */
+export type BackendFamily = 'gpujs' | 'reference';
+
+export interface DeviceInfo {
+  backend: BackendName;
+  family: BackendFamily;
+  /** What the computation runs on: the WebGPU adapter, the GL renderer, or the CPU. */
+  adapter: string;
+  /** True when the "GPU" is a CPU rasteriser (llvmpipe, SwiftShader) or the backend runs on the CPU. */
+  software: boolean;
+  /** Arithmetic precision of the kernels. */
+  precision: 'float32' | 'float64';
+  /** Worker threads the backend uses (1 = the calling thread). */
+  threads: number;
+  /**
+   * True where subnormal floats are flushed to zero (GL fragment shaders);
+   * the error bounds then allow an absolute error of a few FLT_MIN.
+   */
+  flushesSubnormals: boolean;
+  /** Why this backend was chosen (for `auto`), or 'requested'. */
+  reason: string;
+}
+
+export interface DeviceOptions {
+  backend?: BackendName | 'auto';
+  /** webasm only: worker threads (default 1, synchronous). */
+  threads?: number;
+}
+
+export class Device {
+  readonly info: DeviceInfo;
+  /** The gpu.js runtime for gpu.js backends. */
+  readonly gpujs: GpuJsRuntime | undefined;
+  #destroyed = false;
+
+  constructor(info: DeviceInfo, gpujs?: GpuJsRuntime) {
+    this.info = Object.freeze({ ...info });
+    this.gpujs = gpujs;
+  }
+
+  get backend(): BackendName {
+    return this.info.backend;
+  }
+
+  get family(): BackendFamily {
+    return this.info.family;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** Copies a host tensor to device memory where the backend has its own (webgpu); otherwise returns it. */
+  async upload(t: Tensor): Promise<Tensor> {
+    this.#checkAlive();
+    if (this.family === 'reference') {
+      return t.dtype === 'float64' ? t : Tensor.fromHost(Float64Array.from(t.data), t.shape);
+    }
+    return this.gpujs!.upload(t);
+  }
+
+  /** Frees the device. Safe to call twice. The process can exit afterwards. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    if (this.gpujs) {
+      await this.gpujs.destroy();
+      if (this.backend === 'webgpu') await releaseWebGpu();
+    }
+  }
+
+  toString(): string {
+    const i = this.info;
+    return `${i.backend} on ${i.adapter}${i.software ? ' (software)' : ''}`;
+  }
+
+  #checkAlive(): void {
+    if (this.#destroyed) throw new ArgumentError(`device ${this} has been destroyed`);
+  }
+}
+
+let webgpuUsers = 0;
+async function releaseWebGpu(): Promise<void> {
+  webgpuUsers--;
+  if (webgpuUsers === 0) {
+    // the WebGPU device is a process-wide singleton in gpu.js; destroying it
+    // lets dawn stop its event loop so Node can exit
+    await loadGpuJs().WebGPUContext.destroy();
+  }
+}
+
+function cpuName(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model?.trim() ?? 'CPU'} × ${cpus.length}`;
+}
+
+async function createGpuJs(mode: GpuJsMode, threads: number, reason: string): Promise<Device> {
+  const { GPU } = loadGpuJs();
+  let adapter = cpuName();
+  let software = true;
+  let flushesSubnormals = false;
+  if (mode === 'webgpu') {
+    const probe = await installWebGpu();
+    const ok = await GPU.isWebGPUAvailable();
+    if (!ok) throw new BackendUnavailableError('webgpu', 'webgpu: an adapter was found but gpu.js could not acquire a device');
+    adapter = `${probe.info.adapter} via ${probe.info.api}`;
+    software = probe.info.software;
+    webgpuUsers++;
+  } else if (mode === 'headlessgl') {
+    if (!GPU.isHeadlessGLSupported) throw headlessGlMissing();
+    adapter = headlessGlRenderer();
+    software = /llvmpipe|swiftshader|software/i.test(adapter);
+    // GLSL ES fragment shaders on Mesa and ANGLE flush subnormals to zero (measured: 1e-45 * 1 = 0)
+    flushesSubnormals = true;
+  } else if (mode === 'webasm') {
+    if (!GPU.isWebAssemblySupported) throw new BackendUnavailableError('webasm', 'webasm: WebAssembly SIMD is not supported by this Node.js');
+  }
+  const runtime = new GpuJsRuntime(mode, { threads });
+  const info: DeviceInfo = {
+    backend: mode,
+    family: 'gpujs',
+    adapter,
+    software,
+    precision: 'float32',
+    threads: mode === 'webasm' ? threads : 1,
+    flushesSubnormals,
+    reason,
+  };
+  return new Device(info, runtime);
+}
+
+function headlessGlMissing(): BackendUnavailableError {
+  let hasGl = true;
+  try {
+    require('gl');
+  } catch {
+    hasGl = false;
+  }
+  if (!hasGl) {
+    return new BackendUnavailableError(
+      'headlessgl',
+      "headlessgl: the optional 'gl' package is not installed or failed to build. It builds from source: " +
+        '`apt-get install -y libxi-dev libxext-dev libx11-dev python3 make g++` then `npm install gl@8.1.6` (about 3 minutes).',
+    );
+  }
+  return new BackendUnavailableError(
+    'headlessgl',
+    `headlessgl: 'gl' is installed but could not create a context${process.env.DISPLAY ? ` on DISPLAY=${process.env.DISPLAY}` : ' (no DISPLAY is set)'}. ` +
+      'It needs an X display: run under `xvfb-run -a` (apt-get install -y xvfb).',
+  );
+}
+
+function headlessGlRenderer(): string {
+  try {
+    const gl = require('gl')(1, 1) as WebGLRenderingContextLike | null;
+    if (!gl) return 'headless-gl';
+    const name = `${gl.getParameter(gl.RENDERER)} (${gl.getParameter(gl.VERSION)})`;
+    gl.getExtension('STACKGL_destroy_context')?.destroy();
+    return name;
+  } catch {
+    return 'headless-gl';
+  }
+}
+
+interface WebGLRenderingContextLike {
+  RENDERER: number;
+  VERSION: number;
+  getParameter(p: number): string;
+  getExtension(name: string): { destroy(): void } | null;
+}
+
+/**
+ * Creates a device. Throws `BackendUnavailableError` with what is missing and
+ * how to get it when the requested backend cannot start.
+ */
+export async function createDevice(options: DeviceOptions = {}): Promise<Device> {
+  checkOptions('createDevice', options, ['backend', 'threads']);
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) {
+    throw new ArgumentError(`createDevice: unknown backend '${backend}'; expected one of 'auto', ${BACKENDS.map((b) => `'${b}'`).join(', ')}`);
+  }
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new ArgumentError(`createDevice: 'threads' must be a positive integer, got ${String(options.threads)}`);
+  }
+  if (backend === 'reference') {
+    return new Device({
+      backend: 'reference',
+      family: 'reference',
+      adapter: `${cpuName()} (FP64 TypeScript)`,
+      software: true,
+      precision: 'float64',
+      threads: 1,
+      flushesSubnormals: false,
+      reason: 'requested',
+    });
+  }
+  if (backend !== 'auto') return createGpuJs(backend, threads, 'requested');
+  return createAuto(threads);
+}
+
+async function createAuto(threads: number): Promise<Device> {
+  const notes: string[] = [];
+  try {
+    const probe = await installWebGpu();
+    if (!probe.info.software) return createGpuJs('webgpu', threads, `hardware WebGPU adapter ${probe.info.adapter}`);
+    notes.push(`the only WebGPU adapter is a software one (${probe.info.adapter})`);
+  } catch (e) {
+    notes.push((e as Error).message);
+  }
+  // Without a GPU: measured on a 2-core machine (bench/RESULTS.md), gpu.js's
+  // webgpu on llvmpipe is the fastest gpu.js backend for the GPT step, then webasm.
+  try {
+    return await createGpuJs('webgpu', threads, `no hardware GPU: ${notes.join('; ')}; webgpu on the software adapter is the fastest gpu.js backend here`);
+  } catch (e) {
+    notes.push((e as Error).message);
+  }
+  return createGpuJs('webasm', Math.max(threads, 1), `no WebGPU adapter: ${notes.join('; ')}`);
+}
+
+/** What `probeBackends` found for one backend. */
+export interface BackendProbe {
+  backend: BackendName;
+  available: boolean;
+  /** The device's description when available, else why it is not. */
+  detail: string;
+}
+
+/**
+ * Tries every backend and reports which start here and why others do not.
+ * Devices created to probe are destroyed before returning.
+ */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  const out: BackendProbe[] = [];
+  for (const backend of BACKENDS) {
+    try {
+      const d = await createDevice({ backend });
+      out.push({ backend, available: true, detail: d.info.adapter + (d.info.software ? ' (software)' : '') });
+      await d.destroy();
+    } catch (e) {
+      out.push({ backend, available: false, detail: (e as Error).message });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,162 @@
+/**
+ * Error models of the backends, and the vocabulary every kernel's bound is
+ * written in.
+ *
+ * A kernel's bound is a function of the inputs that returns, per output
+ * element, the largest |computed − exact| the kernel is allowed. Each kernel
+ * file derives its own bound in a comment beside the function, from the
+ * algorithm its implementations run and from the error model of the backend:
+ *
+ *   u          unit roundoff of + − × in the working precision (2^-24 in float32),
+ *   γ(n)       n·u/(1 − n·u), the classic bound for n rounded operations in a chain
+ *              (Higham, Accuracy and Stability of Numerical Algorithms, §3.1),
+ *   exp, log, division, sqrt: the accuracy each backend promises.
+ *
+ * Where the promises come from:
+ *   - webgpu: the WGSL spec, §"Floating Point Accuracy": + − × correctly rounded,
+ *     x/y within 2.5 ULP, exp within 3 + 2·|x| ULP, log within 3 ULP outside
+ *     [0.5, 2] and 2^-21 absolute inside, inverseSqrt 2 ULP, sqrt inherited from
+ *     1/inverseSqrt (4.5 ULP); implementations may flush subnormals to zero.
+ *   - headlessgl: GLSL ES 3.00 §4.5.1 gives the same figures; Mesa and ANGLE
+ *     flush subnormals (measured: 1e-45 · 1 = 0 there).
+ *   - webasm: gpu.js computes + − × / sqrt as wasm f32 opcodes (correctly
+ *     rounded) and calls JavaScript's Math.exp/Math.log in float64 for the
+ *     rest, demoting the result to float32: within 1 ULP.
+ *   - cpu: gpu.js runs the kernel as JavaScript, so everything is float64 and
+ *     only the stored output is rounded to float32.
+ *   - reference: float64 throughout (u = 2^-53).
+ * One ULP of a float32 x is at most 2u·|x| for normal x, so k ULP ≤ 2k·u relative.
+ */
+
+export interface ErrorModel {
+  name: string;
+  /** Unit roundoff of the arithmetic (+ − × and sums). */
+  u: number;
+  /** Unit roundoff of stored outputs and intermediates written to memory. */
+  uStore: number;
+  /** Relative error of exp(x) at argument x. */
+  expRel(x: number): number;
+  /** Relative error of log(x) away from 1, and its absolute error for x in [0.5, 2]. */
+  logRel: number;
+  logAbsNear1: number;
+  /** Relative error of a division. */
+  divRel: number;
+  /** Relative error of sqrt and of 1/sqrt. */
+  sqrtRel: number;
+  /** Magnitudes below this may be flushed to zero (FLT_MIN where subnormals flush, else the smallest subnormal). */
+  tiny: number;
+}
+
+export const F32_EPS = 2 ** -23;
+export const F32_U = 2 ** -24;
+export const F32_MAX = 3.4028234663852886e38;
+export const F32_MIN_NORMAL = 2 ** -126;
+export const F32_MIN_SUBNORMAL = 2 ** -149;
+export const F64_U = 2 ** -53;
+
+const ulp = (k: number) => 2 * k * F32_U;
+
+/** WGSL / GLSL ES specification accuracy (webgpu, headlessgl). */
+export const GPU_SPEC_MODEL: ErrorModel = {
+  name: 'gpu-spec',
+  u: F32_U,
+  uStore: F32_U,
+  expRel: (x) => ulp(3 + 2 * Math.abs(x)),
+  logRel: ulp(3),
+  logAbsNear1: 2 ** -21,
+  divRel: ulp(2.5),
+  sqrtRel: ulp(4.5),
+  tiny: F32_MIN_NORMAL,
+};
+
+/** gpu.js webasm: f32 opcodes, transcendental functions through float64 JavaScript. */
+export const WASM_MODEL: ErrorModel = {
+  name: 'wasm-f32',
+  u: F32_U,
+  uStore: F32_U,
+  expRel: () => ulp(1),
+  logRel: ulp(1),
+  logAbsNear1: ulp(1),
+  divRel: F32_U,
+  sqrtRel: F32_U,
+  tiny: F32_MIN_SUBNORMAL,
+};
+
+/** gpu.js cpu: float64 JavaScript, outputs stored as float32. */
+export const JS_MODEL: ErrorModel = {
+  name: 'js-f64-store-f32',
+  u: F64_U,
+  uStore: F32_U,
+  expRel: () => 2 * F64_U,
+  logRel: 2 * F64_U,
+  logAbsNear1: 2 * F64_U,
+  divRel: F64_U,
+  sqrtRel: F64_U,
+  tiny: F32_MIN_SUBNORMAL,
+};
+
+/** The FP64 reference itself (used when a kernel is checked against finite differences). */
+export const F64_MODEL: ErrorModel = {
+  name: 'f64',
+  u: F64_U,
+  uStore: F64_U,
+  expRel: () => 2 * F64_U,
+  logRel: 2 * F64_U,
+  logAbsNear1: 2 * F64_U,
+  divRel: F64_U,
+  sqrtRel: F64_U,
+  tiny: 2 ** -1074,
+};
+
+export function errorModelFor(backend: string): ErrorModel {
+  switch (backend) {
+    case 'webgpu':
+    case 'headlessgl':
+      return GPU_SPEC_MODEL;
+    case 'webasm':
+      return WASM_MODEL;
+    case 'cpu':
+      return JS_MODEL;
+    case 'reference':
+      return F64_MODEL;
+    default:
+      // an unknown (user-registered) backend is held to the loosest float32 promise
+      return GPU_SPEC_MODEL;
+  }
+}
+
+/** γ(n) = n·u / (1 − n·u): relative error bound of n chained roundings. */
+export function gamma(n: number, u: number): number {
+  const nu = n * u;
+  if (nu >= 1) return Infinity;
+  return nu / (1 - nu);
+}
+
+/**
+ * Row reductions in the gpu.js kernels sum a row of length L in chunks of
+ * `ROW_CHUNK` (each thread sums one chunk), then sum the chunk partials. An
+ * element passes through at most (chunk − 1) + (chunks − 1) additions.
+ */
+export const ROW_CHUNK = 256;
+
+export function sumDepth(L: number): number {
+  if (L <= 1) return 0;
+  const chunk = Math.min(L, ROW_CHUNK);
+  const chunks = Math.ceil(L / ROW_CHUNK);
+  return chunk - 1 + (chunks - 1);
+}
+
+/** An allowed error per output element, plus how it was obtained (for reports). */
+export interface Bound {
+  /** allowed |computed − exact| for each element (same length as the output). */
+  allowed: Float64Array;
+  /** One-line summary of the derivation, printed with failures. */
+  note: string;
+}
+
+/** Bound of the form atol + rtol·|r_i| over a reference array. */
+export function relBound(ref: ArrayLike<number>, rtol: number, atol: number, note: string): Bound {
+  const allowed = new Float64Array(ref.length);
+  for (let i = 0; i < ref.length; i++) allowed[i] = atol + rtol * Math.abs(ref[i]);
+  return { allowed, note };
+}

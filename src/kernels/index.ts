@@ -1,0 +1,2 @@
+/** Every kernel of the library: importing this registers their implementations. */
+export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
