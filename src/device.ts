@@ -14,7 +14,9 @@
  *   - `auto`       a hardware WebGPU adapter when there is one, else the fastest
  *                  backend that works here; `info.reason` says why it was chosen.
  */
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { ArgumentError, BackendUnavailableError, checkOptions } from './errors.js';
 import { GpuJsRuntime, loadGpuJs, type GpuJsMode } from './backends/gpujs.js';
@@ -107,6 +109,25 @@ export class Device {
 }
 
 let webgpuUsers = 0;
+
+/**
+ * dawn's OpenGL backend (EGL) and headless-gl (ANGLE over GLX) cannot share a
+ * process: once one has made a context current, the other's MakeCurrent fails
+ * with an X BadAccess error that kills the process. Measured on Mesa 22.3 with
+ * both orders. So a process uses one of them; the test suite runs each backend
+ * in its own worker.
+ */
+let glStack: 'dawn' | 'headless-gl' | undefined;
+function claimGlStack(want: 'dawn' | 'headless-gl', backend: BackendName): void {
+  if (glStack && glStack !== want) {
+    throw new BackendUnavailableError(
+      backend,
+      `${backend}: this process already uses ${glStack === 'dawn' ? 'webgpu (dawn over EGL)' : 'headlessgl (headless-gl over GLX)'}, ` +
+        'and the two GL stacks cannot share a process (the second context fails with an X BadAccess error). Use the other backend in a separate process.',
+    );
+  }
+  glStack = want;
+}
 async function releaseWebGpu(): Promise<void> {
   webgpuUsers--;
   if (webgpuUsers === 0) {
@@ -127,6 +148,7 @@ async function createGpuJs(mode: GpuJsMode, threads: number, reason: string): Pr
   let software = true;
   let flushesSubnormals = false;
   if (mode === 'webgpu') {
+    claimGlStack('dawn', mode);
     const probe = await installWebGpu();
     const ok = await GPU.isWebGPUAvailable();
     if (!ok) throw new BackendUnavailableError('webgpu', 'webgpu: an adapter was found but gpu.js could not acquire a device');
@@ -134,6 +156,7 @@ async function createGpuJs(mode: GpuJsMode, threads: number, reason: string): Pr
     software = probe.info.software;
     webgpuUsers++;
   } else if (mode === 'headlessgl') {
+    claimGlStack('headless-gl', mode);
     if (!GPU.isHeadlessGLSupported) throw headlessGlMissing();
     adapter = headlessGlRenderer();
     software = /llvmpipe|swiftshader|software/i.test(adapter);
@@ -163,17 +186,19 @@ function headlessGlMissing(): BackendUnavailableError {
   } catch {
     hasGl = false;
   }
+  return new BackendUnavailableError('headlessgl', headlessGlMissingMessage(hasGl));
+}
+
+function headlessGlMissingMessage(hasGl: boolean): string {
   if (!hasGl) {
-    return new BackendUnavailableError(
-      'headlessgl',
+    return (
       "headlessgl: the optional 'gl' package is not installed or failed to build. It builds from source: " +
-        '`apt-get install -y libxi-dev libxext-dev libx11-dev python3 make g++` then `npm install gl@8.1.6` (about 3 minutes).',
+      '`apt-get install -y libxi-dev libxext-dev libx11-dev python3 make g++` then `npm install gl@8.1.6` (about 3 minutes).'
     );
   }
-  return new BackendUnavailableError(
-    'headlessgl',
+  return (
     `headlessgl: 'gl' is installed but could not create a context${process.env.DISPLAY ? ` on DISPLAY=${process.env.DISPLAY}` : ' (no DISPLAY is set)'}. ` +
-      'It needs an X display: run under `xvfb-run -a` (apt-get install -y xvfb).',
+    'It needs an X display: run under `xvfb-run -a` (apt-get install -y xvfb).'
   );
 }
 
@@ -229,6 +254,7 @@ export async function createDevice(options: DeviceOptions = {}): Promise<Device>
 async function createAuto(threads: number): Promise<Device> {
   const notes: string[] = [];
   try {
+    claimGlStack('dawn', 'webgpu');
     const probe = await installWebGpu();
     if (!probe.info.software) return createGpuJs('webgpu', threads, `hardware WebGPU adapter ${probe.info.adapter}`);
     notes.push(`the only WebGPU adapter is a software one (${probe.info.adapter})`);
@@ -260,6 +286,10 @@ export interface BackendProbe {
 export async function probeBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];
   for (const backend of BACKENDS) {
+    if (backend === 'headlessgl' && glStack !== 'headless-gl') {
+      out.push(probeHeadlessGlInChild());
+      continue;
+    }
     try {
       const d = await createDevice({ backend });
       out.push({ backend, available: true, detail: d.info.adapter + (d.info.software ? ' (software)' : '') });
@@ -269,4 +299,26 @@ export async function probeBackends(): Promise<BackendProbe[]> {
     }
   }
   return out;
+}
+
+/** headless-gl probed in a child process, so this process stays free to use webgpu. */
+function probeHeadlessGlInChild(): BackendProbe {
+  const script = `
+    const { GPU } = require('gpu.js');
+    let renderer = 'headless-gl';
+    try { const gl = require('gl')(1, 1); renderer = gl.getParameter(gl.RENDERER) + ' (' + gl.getParameter(gl.VERSION) + ')'; } catch (e) {}
+    let hasGl = true; try { require.resolve('gl'); } catch (e) { hasGl = false; }
+    process.stdout.write(JSON.stringify({ ok: GPU.isHeadlessGLSupported, renderer, hasGl }));`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: packageRoot(), encoding: 'utf8', timeout: 60_000 });
+  try {
+    const res = JSON.parse(r.stdout) as { ok: boolean; renderer: string; hasGl: boolean };
+    if (res.ok) return { backend: 'headlessgl', available: true, detail: `${res.renderer} (software)` };
+    return { backend: 'headlessgl', available: false, detail: headlessGlMissingMessage(res.hasGl) };
+  } catch {
+    return { backend: 'headlessgl', available: false, detail: `headlessgl: probe process failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}` };
+  }
+}
+
+function packageRoot(): string {
+  return fileURLToPath(new URL('..', import.meta.url));
 }

@@ -1,0 +1,151 @@
+/**
+ * Deterministic generation of float32 test data with the extreme-value mix
+ * the suite uses: ordinary values, huge magnitudes (up to ±1e30 and float32
+ * max), tiny and subnormal values, ties, exact zeros, ±Inf, NaN and fully
+ * masked (all −Inf) rows.
+ *
+ * fast-check draws a small `ValueSpec` (a seed and a few knobs) and the data
+ * is expanded from it with a PRNG: shrinking then works on shapes and knobs,
+ * and arrays of thousands of elements cost nothing to describe.
+ */
+
+/** xoshiro128** (Blackman & Vigna): fast, 128-bit state, good equidistribution. */
+export class Rng {
+  #s = new Uint32Array(4);
+  constructor(seed: number) {
+    // splitmix32 to fill the state from one integer
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.#s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+    if ((this.#s[0] | this.#s[1] | this.#s[2] | this.#s[3]) === 0) this.#s[0] = 1;
+  }
+
+  /** Uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    const s = this.#s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    return (this.nextU32() * 2 ** 21 + (this.nextU32() >>> 11)) / 2 ** 53;
+  }
+
+  /** Uniform integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.uniform() * (hi - lo + 1));
+  }
+
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    let u = this.uniform();
+    while (u === 0) u = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.uniform() * xs.length)];
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+export const PROFILES = ['normal', 'wide', 'huge', 'tiny', 'ties', 'zeros'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export interface ValueSpec {
+  seed: number;
+  /** How finite values are distributed. */
+  profile: Profile;
+  /** Scale of the ordinary values (their standard deviation). */
+  scale: number;
+  /** Per-element probabilities of planting NaN, +Inf and −Inf. */
+  nan: number;
+  posInf: number;
+  negInf: number;
+  /** Probability that a whole row (last axis) is −Inf (a fully masked row). */
+  maskedRow: number;
+}
+
+export const ORDINARY: Omit<ValueSpec, 'seed'> = { profile: 'normal', scale: 1, nan: 0, posInf: 0, negInf: 0, maskedRow: 0 };
+
+const F32_MAX = 3.4028234663852886e38;
+
+/** One finite float32 value under a profile. */
+function finiteValue(rng: Rng, profile: Profile, scale: number): number {
+  switch (profile) {
+    case 'normal':
+      return rng.normal() * scale;
+    case 'wide': {
+      // log-uniform magnitude over 1e-30 … 1e30, random sign
+      const mag = 10 ** (rng.uniform() * 60 - 30);
+      return rng.uniform() < 0.5 ? -mag : mag;
+    }
+    case 'huge': {
+      const r = rng.uniform();
+      if (r < 0.1) return (rng.uniform() < 0.5 ? -1 : 1) * 1e30 * (1 + rng.uniform());
+      if (r < 0.15) return (rng.uniform() < 0.5 ? -1 : 1) * F32_MAX * (0.5 + 0.5 * rng.uniform());
+      return rng.normal() * scale;
+    }
+    case 'tiny': {
+      const r = rng.uniform();
+      // subnormals: k·2^-149 for k < 2^23; tiny normals near FLT_MIN; some ordinary
+      if (r < 0.4) return (rng.uniform() < 0.5 ? -1 : 1) * rng.int(1, 2 ** 23 - 1) * 2 ** -149;
+      if (r < 0.7) return (rng.uniform() < 0.5 ? -1 : 1) * 2 ** -126 * (1 + rng.uniform()) * 2 ** rng.int(0, 20);
+      return rng.normal() * scale;
+    }
+    case 'ties':
+      return rng.pick([-1, 0.5, 2, 2, 2]) * scale;
+    case 'zeros': {
+      const r = rng.uniform();
+      if (r < 0.3) return 0;
+      if (r < 0.5) return -0;
+      return rng.normal() * scale;
+    }
+  }
+}
+
+/**
+ * Fills a float32 array of `rows × rowLength` values from a spec. Values are
+ * exactly representable in float32 (they are stored in a Float32Array).
+ */
+export function generate(spec: ValueSpec, rows: number, rowLength: number): Float32Array {
+  const rng = new Rng(spec.seed);
+  const out = new Float32Array(rows * rowLength);
+  for (let r = 0; r < rows; r++) {
+    const masked = spec.maskedRow > 0 && rng.uniform() < spec.maskedRow;
+    for (let j = 0; j < rowLength; j++) {
+      const i = r * rowLength + j;
+      if (masked) {
+        out[i] = -Infinity;
+        continue;
+      }
+      const p = rng.uniform();
+      if (p < spec.nan) out[i] = NaN;
+      else if (p < spec.nan + spec.posInf) out[i] = Infinity;
+      else if (p < spec.nan + spec.posInf + spec.negInf) out[i] = -Infinity;
+      else out[i] = finiteValue(rng, spec.profile, spec.scale);
+    }
+  }
+  return out;
+}
+
+/** The same values widened to float64 (exact). */
+export function widen(x: Float32Array): Float64Array {
+  return Float64Array.from(x);
+}
