@@ -24,7 +24,7 @@ export default defineConfig({
         test: { name: 'host', include: ['test/**/*.test.ts'], exclude: ['test/kernels/**'] },
       },
       ...GPUJS_BACKENDS.map((backend) => ({
-        extends: true,
+        extends: true as const,
         test: { name: backend, include: ['test/kernels/**/*.test.ts'], env: { SK_BACKEND: backend } },
       })),
     ],
