@@ -120,6 +120,7 @@ function remez(spec: FitSpec, fixed: number[]): { free: number[]; E: number } {
     }
     const maxErr = Math.max(...es.map(Math.abs));
     if (runs.length === n + 1) ref = runs.map((i) => xs[i]);
+    if (process.env.REMEZ_DEBUG) console.log(`    iter ${iter} n=${n} E=${E.toExponential(3)} max=${maxErr.toExponential(3)} runs=${runs.length}`);
     if (maxErr <= E * 1.001) break;
   }
   return { free, E };

@@ -84,12 +84,19 @@ export function makeContext(device: Device, o: Partial<Omit<CheckContext, 'devic
 
 /** Runs a fast-check async property with the context's seed and run count. */
 export async function property<T>(ctx: CheckContext, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>): Promise<void> {
-  await fc.assert(
+  const details = await fc.check(
     fc.asyncProperty(arb, async (v) => {
       await predicate(v);
     }),
     { seed: ctx.seed, numRuns: ctx.numRuns, endOnFailure: !ctx.shrink },
   );
+  if (details.failed) {
+    // the kernel's own message (worst element, values, bound) first, then how to replay it
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(
+      `${cause}\n  counterexample: ${fc.stringify(details.counterexample)}\n  replay: seed ${details.seed}, path "${details.counterexamplePath}" (FUZZ_SEED=${details.seed}); ${details.numRuns} runs, shrunk ${details.numShrinks} times`,
+    );
+  }
 }
 
 /**

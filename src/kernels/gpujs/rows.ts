@@ -152,3 +152,65 @@ export async function rowSumSqDev(rt: GpuJsRuntime, x: Tensor, mean: Tensor, N: 
   const p = await rt.run({ name: 'rows.sumsqdev', fn: rowSumSqDevKernel, outputs: N * c.NC, constants: c }, [x, mean], [N, c.NC]);
   return finish(rt, p, N, c.NC, 'sum');
 }
+
+// ---------------------------------------------------------------------------
+// Column reductions over the first axis of an (N, C) matrix: bias and
+// LayerNorm-weight gradients. Threads own (chunk of rows, column); a second
+// pass sums the chunk partials of each column.
+// ---------------------------------------------------------------------------
+
+interface ColThis {
+  thread: { x: number };
+  constants: { N: number; C: number; CH: number };
+}
+
+/** Σ over the rows of chunk `k` of column `c`; thread = k·C + c. */
+function colSumKernel(this: ColThis, x: number[]): number {
+  const k = Math.floor(this.thread.x / this.constants.C);
+  const c = this.thread.x - k * this.constants.C;
+  let s = 0;
+  for (let i = 0; i < this.constants.CH; i++) {
+    const n = k * this.constants.CH + i;
+    if (n < this.constants.N) {
+      s += x[n * this.constants.C + c];
+    }
+  }
+  return s;
+}
+
+/** Σ a·b over the rows of chunk `k` of column `c`. */
+function colDotKernel(this: ColThis, a: number[], b: number[]): number {
+  const k = Math.floor(this.thread.x / this.constants.C);
+  const c = this.thread.x - k * this.constants.C;
+  let s = 0;
+  for (let i = 0; i < this.constants.CH; i++) {
+    const n = k * this.constants.CH + i;
+    if (n < this.constants.N) {
+      s += a[n * this.constants.C + c] * b[n * this.constants.C + c];
+    }
+  }
+  return s;
+}
+
+async function finishCols(rt: GpuJsRuntime, partial: Tensor, chunks: number, C: number): Promise<Tensor> {
+  if (chunks === 1) return partial;
+  const out = await colSum(rt, partial, chunks, C);
+  partial.dispose();
+  return out;
+}
+
+/** Column sums of x (N, C) → (C). N ≥ 1. Each element passes through ≤ sumDepth(N) additions. */
+export async function colSum(rt: GpuJsRuntime, x: Tensor, N: number, C: number): Promise<Tensor> {
+  const CH = Math.min(N, ROW_CHUNK);
+  const chunks = Math.ceil(N / CH);
+  const p = await rt.run({ name: 'cols.sum', fn: colSumKernel, outputs: chunks * C, constants: { N, C, CH } }, [x], [chunks, C]);
+  return finishCols(rt, p, chunks, C);
+}
+
+/** Σ_n a[n, c]·b[n, c] of a, b (N, C) → (C). N ≥ 1. */
+export async function colDot(rt: GpuJsRuntime, a: Tensor, b: Tensor, N: number, C: number): Promise<Tensor> {
+  const CH = Math.min(N, ROW_CHUNK);
+  const chunks = Math.ceil(N / CH);
+  const p = await rt.run({ name: 'cols.dot', fn: colDotKernel, outputs: chunks * C, constants: { N, C, CH } }, [a, b], [chunks, C]);
+  return finishCols(rt, p, chunks, C);
+}

@@ -1,0 +1,7 @@
+/** Every kernel's shared checks, in one list (used by the vitest files and `stable-kernels check`). */
+import type { KernelCheck } from '../suite.js';
+import { softmaxChecks } from './softmax.js';
+
+export const allChecks: Record<string, KernelCheck[]> = {
+  softmax: softmaxChecks,
+};
