@@ -1,2 +1,3 @@
 /** Every kernel of the library: importing this registers their implementations. */
 export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
+export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';

@@ -1,7 +1,9 @@
 /** Every kernel's shared checks, in one list (used by the vitest files and `stable-kernels check`). */
 import type { KernelCheck } from '../suite.js';
 import { softmaxChecks } from './softmax.js';
+import { headsChecks } from './heads.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
+  heads: headsChecks,
 };
