@@ -14,9 +14,12 @@
  *      if a ≥ p·2^s then p ← p·2^s. The powers 2^s are built by squaring 2
  *      (exact), and every product p·2^s stays in [minNormal, 2^127], so
  *      nothing overflows or goes subnormal. The search ends with
- *      p = 2^max(e, emin) where 2^e ≤ a < 2^(e+1). The reciprocal 1/p is
- *      carried along the same way (exact powers of two, never divided).
- *   2. t = (a · 1/p) · 2^M: a multiplication by a power of two, exact; t is
+ *      p = 2^max(e, emin) where 2^e ≤ a < 2^(e+1). The factor 2/p is
+ *      carried along the same way (exact powers of two, never divided). It is
+ *      2/p and not 1/p because 1/2^127 is a float32 subnormal, which GL
+ *      flushes to zero (bfloat16 reaches p = 2^127); 2/p stays in
+ *      [2^−126, 2^127].
+ *   2. t = (a · 2/p) · 2^(M−1): multiplications by powers of two, exact; t is
  *      a / quantum, in [2^M, 2^(M+1)) in the normal range and [0, 2^M) in the
  *      subnormal range, where p = minNormal.
  *   3. Round t to an integer, ties to even, with floor: n = floor(t),
@@ -31,9 +34,9 @@
  * Special values are passed in as kernel arguments because the `Infinity`
  * literal compiles to FLT_MAX in gpu.js's WGSL/GLSL output: NaN in → `nan`;
  * overflow and ±Inf → `ovfPos`/`ovfNeg` (±Inf, ±maxFinite when saturating,
- * or NaN for e4m3fn without saturation); ±0 is returned as the input itself
- * (times a runtime zero) so its sign survives; a nonzero input that rounds to zero returns −r = −0
- * for negative inputs.
+ * or NaN for e4m3fn without saturation); ±0 is returned as the input times
+ * a runtime zero, so its sign survives (a literal 0 would be folded); a
+ * nonzero input that rounds to zero returns −r = −0 for negative inputs.
  *
  * Contract: the input is float32 (kernel arguments are float32 on every
  * backend), so host rounding of the same float32 values is a single rounding
@@ -64,8 +67,8 @@ export function roundKernelSource(
   ovfPos: number,
   ovfNeg: number,
   minNormal: number,
-  invMinNormal: number,
-  twoM: number,
+  twoOverMinNormal: number,
+  twoMm1: number,
   twoNegM: number,
   maxFinite: number,
   overflowAt: number,
@@ -103,40 +106,40 @@ export function roundKernelSource(
   const h32 = h16 * h16;
   const h64 = h32 * h32;
   let p = minNormal;
-  let ip = invMinNormal;
+  let iq = twoOverMinNormal;
   if (a >= 1.0) {
     p = 1.0;
-    ip = 1.0;
+    iq = 2.0;
   }
   if (a >= p * s64) {
     p = p * s64;
-    ip = ip * h64;
+    iq = iq * h64;
   }
   if (a >= p * s32) {
     p = p * s32;
-    ip = ip * h32;
+    iq = iq * h32;
   }
   if (a >= p * s16) {
     p = p * s16;
-    ip = ip * h16;
+    iq = iq * h16;
   }
   if (a >= p * s8) {
     p = p * s8;
-    ip = ip * h8;
+    iq = iq * h8;
   }
   if (a >= p * s4) {
     p = p * s4;
-    ip = ip * h4;
+    iq = iq * h4;
   }
   if (a >= p * s2) {
     p = p * s2;
-    ip = ip * h2;
+    iq = iq * h2;
   }
   if (a >= p * s1) {
     p = p * s1;
-    ip = ip * h1;
+    iq = iq * h1;
   }
-  const t = a * ip * twoM;
+  const t = a * iq * twoMm1;
   const n0 = Math.floor(t);
   const f = t - n0;
   let n = n0;
@@ -177,7 +180,7 @@ function checkDeviceFormat(fn: string, format: unknown): FloatFormat {
 
 /**
  * The scalar arguments of `roundKernelSource` for a format, in order:
- * [nan, zero, ovfPos, ovfNeg, minNormal, 1/minNormal, 2^M, 2^−M, maxFinite, overflowAt].
+ * [nan, zero, ovfPos, ovfNeg, minNormal, 2/minNormal, 2^(M−1), 2^−M, maxFinite, overflowAt].
  * All are exact float32 values; overflowAt is 2^(emax+1), or +Inf when that
  * exceeds float32 (bfloat16), so that only ±Inf takes the early exit.
  */
@@ -188,7 +191,7 @@ export function roundKernelArgs(format: FormatLike, options?: DeviceRoundOptions
   if (typeof saturate !== 'boolean') throw new ArgumentError(`roundKernelArgs: option 'saturate' must be a boolean, got ${JSON.stringify(saturate)}`);
   const ovf = saturate ? f.maxFinite : f.hasInf ? Infinity : NaN;
   const overflowAt = f.emax + 1 <= 127 ? pow2(f.emax + 1) : Infinity;
-  return [NaN, 0, ovf, -ovf, f.minNormal, 1 / f.minNormal, pow2(f.manBits), pow2(-f.manBits), f.maxFinite, overflowAt];
+  return [NaN, 0, ovf, -ovf, f.minNormal, 2 / f.minNormal, pow2(f.manBits - 1), pow2(-f.manBits), f.maxFinite, overflowAt];
 }
 
 /**

@@ -113,11 +113,13 @@ describe('roundOnDevice arguments', () => {
   });
 
   it('passes the special values as arguments, never as literals', () => {
-    const [nan, zero, ovfPos, ovfNeg, minNormal, invMinNormal, twoM, twoNegM, maxFinite, overflowAt] = roundKernelArgs('float16');
+    const [nan, zero, ovfPos, ovfNeg, minNormal, twoOverMinNormal, twoMm1, twoNegM, maxFinite, overflowAt] = roundKernelArgs('float16');
     expect(nan).toBeNaN();
     expect(zero).toBe(0);
     expect([ovfPos, ovfNeg]).toEqual([Infinity, -Infinity]);
-    expect([minNormal, invMinNormal, twoM, twoNegM, maxFinite, overflowAt]).toEqual([2 ** -14, 2 ** 14, 1024, 2 ** -10, 65504, 65536]);
+    expect([minNormal, twoOverMinNormal, twoMm1, twoNegM, maxFinite, overflowAt]).toEqual([2 ** -14, 2 ** 15, 512, 2 ** -10, 65504, 65536]);
+    // every argument is a normal float32 (GL flushes subnormals): bfloat16's 2/minNormal is 2^127
+    for (const v of roundKernelArgs('bfloat16').slice(4, 9)) expect(v >= 2 ** -126 && v <= 3.4028234663852886e38).toBe(true);
     expect(roundKernelArgs('bfloat16')[9]).toBe(Infinity); // 2^128 is beyond float32: only ±Inf exit early
     expect(roundKernelArgs('float8_e4m3fn').slice(2, 4)).toEqual([448, -448]);
     expect(roundKernelArgs('float8_e4m3fn', { saturate: false })[2]).toBeNaN();
