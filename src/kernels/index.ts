@@ -1,3 +1,4 @@
 /** Every kernel of the library: importing this registers their implementations. */
 export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
 export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';
+export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
