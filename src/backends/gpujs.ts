@@ -14,11 +14,15 @@
  */
 import { createRequire } from 'node:module';
 import type { GPU as GPUType, IKernelRunShortcut, KernelFunction } from 'gpu.js';
+import { ArgumentError } from '../errors.js';
 import { Tensor, type ResidentStorage } from '../tensor.js';
 
 const require = createRequire(import.meta.url);
 
 export type GpuJsMode = 'webgpu' | 'headlessgl' | 'webasm' | 'cpu';
+
+/** WebGL 1 (headlessgl) computes indices in float32: exact up to 2^24. */
+const GL_MAX_INDEX = 2 ** 24;
 
 /** Largest loop trip count any kernel may need; gpu.js silently caps unsafe loops at this. */
 const LOOP_MAX_ITERATIONS = 1 << 26;
@@ -149,6 +153,15 @@ export class GpuJsRuntime {
    */
   async run(spec: KernelSpec, args: KernelArg[], shape: readonly number[]): Promise<Tensor> {
     if (spec.outputs <= 0) throw new Error(`internal: kernel ${spec.name} launched with no outputs`);
+    if (this.mode === 'headlessgl') {
+      // WebGL 1 shaders index with float arithmetic: integers above 2^24 are not exact
+      const largest = Math.max(spec.outputs, ...args.map((a) => (typeof a === 'number' ? 0 : a.size)));
+      if (largest > GL_MAX_INDEX) {
+        throw new ArgumentError(
+          `headlessgl: kernel ${spec.name} would index ${largest} elements, but WebGL 1 shaders compute indices in float32 and are exact only up to 2^24 = ${GL_MAX_INDEX}; use the webgpu or webasm backend for tensors this large`,
+        );
+      }
+    }
     const k = this.#kernel(spec, args);
     const result = (await k(...(args.map((a) => this.#toArg(a)) as never[]))) as unknown;
     if (result instanceof Float32Array) return Tensor.fromHost(result, shape);
