@@ -2,3 +2,4 @@
 export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
 export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';
 export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
+export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';

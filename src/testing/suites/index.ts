@@ -3,9 +3,11 @@ import type { KernelCheck } from '../suite.js';
 import { softmaxChecks } from './softmax.js';
 import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
+import { matmulChecks } from './matmul.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
   heads: headsChecks,
   crossEntropy: crossEntropyChecks,
+  matmul: matmulChecks,
 };
