@@ -3,3 +3,4 @@ export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, log
 export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';
 export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
 export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';
+export { residual, residualBackward } from './residual.js';

@@ -1,12 +1,14 @@
 /** Every kernel's shared checks, in one list (used by the vitest files and `stable-kernels check`). */
 import type { KernelCheck } from '../suite.js';
 import { softmaxChecks } from './softmax.js';
+import { residualChecks } from './residual.js';
 import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
 import { matmulChecks } from './matmul.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
+  residual: residualChecks,
   heads: headsChecks,
   crossEntropy: crossEntropyChecks,
   matmul: matmulChecks,
