@@ -28,6 +28,8 @@ import { erf64, erfc64 } from '../../src/backends/wasm/math64.js';
 
 export interface FitSpec {
   name: string;
+  /** Prefix of the constants' names in asm/vmath.ts (E0, E1, … for exp). */
+  label: string;
   /** What the polynomial approximates. */
   G: (x: number) => number;
   /** Error weight: relative error of the full function is w·(G − p). */
@@ -89,8 +91,9 @@ function errorCurve(spec: FitSpec, fixed: number[], free: number[]): { xs: numbe
 function remez(spec: FitSpec, fixed: number[]): { free: number[]; E: number } {
   const powers = spec.powers.slice(fixed.length);
   const n = powers.length;
-  let ref = Array.from({ length: n + 1 }, (_, j) => (spec.a + spec.b) / 2 - ((spec.b - spec.a) / 2) * Math.cos((Math.PI * j) / n));
-  ref = ref.map((x) => (x === 0 ? 1e-9 * (spec.b - spec.a) : x));
+  // Chebyshev nodes of the first kind: interior points, so none sits where a
+  // weight vanishes (w(0) = 0 for the odd fits), which would force E = 0
+  let ref = Array.from({ length: n + 1 }, (_, j) => (spec.a + spec.b) / 2 - ((spec.b - spec.a) / 2) * Math.cos((Math.PI * (j + 0.5)) / (n + 1)));
   const rest = (x: number) => spec.G(x) - fixed.reduce((s, ci, i) => s + ci * x ** spec.powers[i], 0);
   let free: number[] = [];
   let E = 0;
@@ -120,7 +123,7 @@ function remez(spec: FitSpec, fixed: number[]): { free: number[]; E: number } {
     }
     const maxErr = Math.max(...es.map(Math.abs));
     if (runs.length === n + 1) ref = runs.map((i) => xs[i]);
-    if (process.env.REMEZ_DEBUG) console.log(`    iter ${iter} n=${n} E=${E.toExponential(3)} max=${maxErr.toExponential(3)} runs=${runs.length}`);
+
     if (maxErr <= E * 1.001) break;
   }
   return { free, E };
@@ -140,18 +143,20 @@ export function fit(spec: FitSpec): Fit {
 
 /** Series for small arguments where the closed forms of G cancel. */
 const expG = (r: number) => (Math.abs(r) < 1e-3 ? 0.5 + r / 6 + (r * r) / 24 + (r * r * r) / 120 : (Math.expm1(r) - r) / (r * r));
-const logG = (f: number) => (Math.abs(f) < 1e-3 ? 1 / 3 - f / 4 + (f * f) / 5 - (f * f * f) / 6 : (Math.log1p(f) - f + (f * f) / 2) / (f * f * f));
+/** R(s) = 2·atanh(s)/s − 2 = Σ_{k≥1} 2s^{2k}/(2k + 1). */
+const logR = (s: number) => (Math.abs(s) < 1e-3 ? (2 / 3) * s * s + (2 / 5) * s ** 4 : (2 * Math.atanh(s)) / s - 2);
 const tanhG = (x: number) => (x < 1e-3 ? -1 / 3 + (2 / 15) * x * x - (17 / 315) * x ** 4 : (Math.tanh(x) - x) / (x * x * x));
 
 /** Interval ends shared with asm/vmath.ts (the thresholds it switches formulas at). */
 export const LN2 = Math.LN2;
 export const TANH_POLY_MAX = 0.625;
-export const ERF_POLY_MAX = 0.875;
+export const ERF_POLY_MAX = 1;
 export const ERF_ONE = 3.9375;
 
 export const FITS: FitSpec[] = [
   {
     // exp(r) = 1 + r + r²·q(r), |r| ≤ ln2/2 after r = x − n·ln2; relative error of exp(r)
+    label: 'E',
     name: 'exp: q(r), exp(r) = 1 + r + r²·q(r)',
     G: expG,
     w: (r) => (r * r) / Math.exp(r),
@@ -160,16 +165,20 @@ export const FITS: FitSpec[] = [
     b: LN2 / 2,
   },
   {
-    // log(1 + f) = f − f²/2 + f³·q(f), f = m − 1 with m ∈ [√½, √2); relative error of log(1 + f)
-    name: 'log: q(f), log(1+f) = f − f²/2 + f³·q(f)',
-    G: logG,
-    w: (f) => Math.abs((f * f * f) / Math.log1p(f)),
-    powers: [0, 1, 2, 3, 4, 5, 6],
-    a: Math.SQRT1_2 - 1,
-    b: Math.SQRT2 - 1,
+    // log(1 + f) = f − (f²/2 − s·(f²/2 + R(s²))) with s = f/(2 + f) ∈ [−0.1716, 0.1716]
+    // (f = m − 1, m ∈ [√½, √2)); R = 2·atanh(s)/s − 2 is even in s. The error of R
+    // enters log(1 + f) ≈ 2s multiplied by s: weight s/log(1 + f).
+    label: 'L',
+    name: 'log: R(s²), log(1+f) = f − (f²/2 − s·(f²/2 + R)), s = f/(2+f)',
+    G: logR,
+    w: (s) => s / Math.log1p((2 * s) / (1 - s)),
+    powers: [2, 4, 6],
+    a: 0,
+    b: (Math.SQRT2 - 1) / (Math.SQRT2 + 1),
   },
   {
     // tanh(x) = x + x³·q(x²) for |x| ≤ 0.625; relative error of tanh
+    label: 'T',
     name: 'tanh: q(x²), tanh(x) = x + x³·q(x²)',
     G: tanhG,
     w: (x) => (x * x * x) / Math.tanh(x),
@@ -178,17 +187,21 @@ export const FITS: FitSpec[] = [
     b: TANH_POLY_MAX,
   },
   {
-    // erf(x) = x·q(x²) for |x| ≤ 0.875; relative error of erf
-    name: 'erf (small): q(x²), erf(x) = x·q(x²)',
-    G: (x) => (x < 1e-6 ? 2 / Math.sqrt(Math.PI) : erf64(x) / x),
+    // erf(x) = x + x·q(x²) for |x| ≤ 1; relative error of erf. Writing the
+    // leading 2/√π as 1 + q(0) keeps its float32 rounding error 8× smaller
+    // (q(0) = 0.128… has a finer ULP than 1.128…), which decides the error near 0.
+    label: 'P',
+    name: 'erf (small): q(x²), erf(x) = x + x·q(x²)',
+    G: (x) => (x < 1e-6 ? 2 / Math.sqrt(Math.PI) - 1 : erf64(x) / x - 1),
     w: (x) => x / erf64(x),
     powers: [0, 2, 4, 6, 8, 10, 12],
     a: 0,
     b: ERF_POLY_MAX,
   },
   {
-    // erf(x) = 1 − exp(−x²)·h(x) for 0.875 ≤ x ≤ 3.9375 (erf rounds to 1 above);
-    // weight: the absolute error of erfc relative to erf(x) ≥ 0.78
+    // erf(x) = 1 − exp(−x²)·h(x) for 1 ≤ x ≤ 3.9375 (erf rounds to 1 above);
+    // weight: the absolute error of erfc relative to erf(x) ≥ 0.84
+    label: 'H',
     name: 'erf (large): h(x), erf(x) = 1 − exp(−x²)·h(x)',
     G: (x) => erfc64(x) * Math.exp(x * x),
     w: (x) => Math.exp(-x * x) / erf64(x),
@@ -209,6 +222,6 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     const f = fit(spec);
     console.log(`${spec.name} on [${spec.a}, ${spec.b}]`);
     console.log(`  levelled error ${f.levelled.toExponential(3)} (2^${Math.log2(f.levelled).toFixed(1)}), with float32 coefficients ${f.rounded.toExponential(3)} (2^${Math.log2(f.rounded).toFixed(1)})`);
-    f.coeffs.forEach((c, i) => console.log(`  c${spec.powers[i]} = ${c.toPrecision(9)} (${hexf32(c)})`));
+    f.coeffs.forEach((c, i) => console.log(`  const ${spec.label}${spec.label === 'L' ? i + 1 : i}: f32 = ${c.toPrecision(9)}; // ${hexf32(c)}, power ${spec.powers[i]}`));
   }
 }
