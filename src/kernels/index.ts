@@ -4,3 +4,4 @@ export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from '
 export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
 export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';
 export { residual, residualBackward } from './residual.js';
+export { embedding, embeddingBackward } from './embedding.js';

@@ -5,6 +5,7 @@ import { residualChecks } from './residual.js';
 import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
 import { matmulChecks } from './matmul.js';
+import { embeddingChecks } from './embedding.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
@@ -12,4 +13,5 @@ export const allChecks: Record<string, KernelCheck[]> = {
   heads: headsChecks,
   crossEntropy: crossEntropyChecks,
   matmul: matmulChecks,
+  embedding: embeddingChecks,
 };

@@ -26,7 +26,7 @@ const HUGE = 1e15;
  * (keeping sign and leading digits, so the 'huge' and 'wide' profiles still
  * give a spread of large values).
  */
-export function matmulValues(spec: ValueSpec, n: number): Float32Array {
+export function foldedValues(spec: ValueSpec, n: number): Float32Array {
   const x = generate(spec, 1, n);
   for (let i = 0; i < n; i++) {
     const v = x[i];
@@ -83,9 +83,9 @@ export function matmulCaseArb(o: { specials?: boolean } = {}): fc.Arbitrary<Matm
 }
 
 export function matmulInputs(c: MatmulCase) {
-  const a32 = matmulValues(c.aSpec, c.M * c.K);
-  const b32 = matmulValues(c.bSpec, c.K * c.N);
-  const bias32 = c.bias ? matmulValues(c.biasSpec, c.N) : undefined;
+  const a32 = foldedValues(c.aSpec, c.M * c.K);
+  const b32 = foldedValues(c.bSpec, c.K * c.N);
+  const bias32 = c.bias ? foldedValues(c.biasSpec, c.N) : undefined;
   return {
     a32,
     b32,
