@@ -8,7 +8,7 @@ import { f16round } from '@petamoriken/float16';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ArgumentError } from '../../src/errors.js';
-import { FORMATS, type FloatFormat, bfloat16, float16, float32, float8e4m3fn, float8e5m2 } from '../../src/precision/formats.js';
+import { FORMATS, type FloatFormat, bfloat16, defineFormat, float16, float32, float8e4m3fn, float8e5m2 } from '../../src/precision/formats.js';
 import { decode, decodeArray, encode, encodeArray, isRepresentable, roundArray, roundTo } from '../../src/precision/round.js';
 import { float32Cases, float64Cases, fuzzParams, fuzzSeed, prng, refRound, setSize, ulpStep64 } from './support.js';
 
@@ -259,6 +259,26 @@ describe('roundArray', () => {
         // float64 source into a Float32Array destination (values are exact in float32)
         const into32 = roundArray(f, x64, new Float32Array(x64.length), { saturate });
         expect(mismatches(x64, (_x, i) => into32[i], (x) => roundTo(f, x, { saturate }))).toEqual([]);
+      }
+    }
+  });
+
+  it('serves custom formats through the generic paths (float32 words, float64 words, scalar)', () => {
+    const rand = prng(fuzzSeed() + 13);
+    const customs = [
+      defineFormat({ name: 'e3m4', expBits: 3, manBits: 4, hasInf: true }), // fits in float32: generic float32-word loop
+      defineFormat({ name: 'e11m10', expBits: 11, manBits: 10, hasInf: true }), // float64's range: float64-word loop
+      defineFormat({ name: 'e9m20', expBits: 9, manBits: 20, hasInf: true }), // neither: the scalar loop
+      defineFormat({ name: 'e6m9fn', expBits: 6, manBits: 9, hasInf: false }),
+    ];
+    for (const f of customs) {
+      const x64 = float64Cases(f, setSize(40_000), rand);
+      const x32 = Float32Array.from(x64);
+      for (const saturate of [false, true]) {
+        const r64 = roundArray(f, x64, undefined, { saturate });
+        expect(mismatches(x64, (_x, i) => r64[i], (x) => refRound(f, x, saturate))).toEqual([]);
+        const r32 = roundArray(f, x32, new Float64Array(x32.length), { saturate });
+        expect(mismatches(x32, (_x, i) => r32[i], (x) => refRound(f, x, saturate))).toEqual([]);
       }
     }
   });
