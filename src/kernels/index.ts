@@ -5,3 +5,4 @@ export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type Cros
 export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';
 export { residual, residualBackward } from './residual.js';
 export { embedding, embeddingBackward } from './embedding.js';
+export { adamw, type AdamWOptions, type AdamWState } from './adamw.js';

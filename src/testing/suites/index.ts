@@ -6,6 +6,7 @@ import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
 import { matmulChecks } from './matmul.js';
 import { embeddingChecks } from './embedding.js';
+import { adamwChecks } from './adamw.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
@@ -14,4 +15,5 @@ export const allChecks: Record<string, KernelCheck[]> = {
   crossEntropy: crossEntropyChecks,
   matmul: matmulChecks,
   embedding: embeddingChecks,
+  adamw: adamwChecks,
 };
