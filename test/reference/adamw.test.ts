@@ -59,9 +59,9 @@ describe('adamw: the FP64 reference', () => {
     const steps = 8;
     const o = adamwConfig('adamw', { lr: 0.05, step: 1, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.2 });
     const grads = Array.from({ length: steps }, (_, s) => widen(generate({ ...ORDINARY, seed: 500 + s, scale: 2 }, 1, n)));
-    let p = widen(generate({ ...ORDINARY, seed: 499 }, 1, n));
-    let m = new Float64Array(n);
-    let v = new Float64Array(n);
+    let p: Float64Array = widen(generate({ ...ORDINARY, seed: 499 }, 1, n));
+    let m: Float64Array = new Float64Array(n);
+    let v: Float64Array = new Float64Array(n);
     const closed = p.slice();
     for (let t = 1; t <= steps; t++) {
       const r = adamwRef(p, grads[t - 1], m, v, { ...o, step: t });
