@@ -35,6 +35,7 @@
 
 const MR: i32 = 6;
 const NR: i32 = 8;
+/** Keep in step with GEMM_KC in src/backends/wasm/error-model.ts (its error bound depends on it). */
 const KC: i32 = 256;
 const MC: i32 = 240;
 const NC: i32 = 3072;
@@ -47,6 +48,11 @@ export const GEMM_ACCUMULATE: i32 = 4;
 const BPACK_FLOATS: i32 = KC * NC;
 const APACK_FLOATS: i32 = MC * KC;
 const TILE_FLOATS: i32 = MR * NR;
+
+/** The K block, which the error bound depends on (test/wasm/matmul.test.ts checks it against GEMM_KC). */
+export function gemm_kc(): i32 {
+  return KC;
+}
 
 /** Bytes of scratch one thread needs for gemm (packed panels and one tile). */
 export function gemm_workspace_bytes(): i32 {

@@ -6,7 +6,7 @@
  * memory without initialising anything in it.
  */
 export { map_f32 } from './maps';
-export { gemm, gemm_workspace_bytes, colsum } from './gemm';
+export { gemm, gemm_workspace_bytes, gemm_kc, colsum } from './gemm';
 export {
   logsumexp_rows, softmax_rows, logsoftmax_rows,
   softmax_bwd_rows, logsoftmax_bwd_rows, logsumexp_bwd_rows,

@@ -154,8 +154,8 @@ const T4: f32 = -0.00569229620; // 0xbbba8671
  * 2e/(e + 1)²/tanh ≤ 0.64.
  *
  * Special cases: tanh(±0) = ±0; tanh(±Inf) = ±1; tanh(NaN) = NaN; tanh(x) = ±1
- * exactly for |x| ≥ 9.0109 (where float32 rounds it to 1); tiny and subnormal
- * x return x.
+ * exactly for |x| ≥ 9.010913848876953 (0x41102cb4), where the correctly
+ * rounded tanh becomes 1 too; tiny and subnormal x return x.
  */
 // @ts-ignore: decorator
 @inline export function tanh4(x: v128): v128 {
@@ -179,7 +179,7 @@ const T4: f32 = -0.00569229620; // 0xbbba8671
 
 /** Below this |x| erf(x) = x + x·q(x²); above it 1 − exp(−x²)·h(x). */
 const ERF_POLY_MAX: f32 = 1.0;
-/** erf(x) rounds to 1 in float32 from x = 3.8325 (erfc < 2^-25); h is fitted up to here. */
+/** erf(x) rounds to 1 in float32 from x = 3.9192059 (erfc < 2^-25); h is fitted up to here. */
 const ERF_ONE: f32 = 3.9375;
 // erf(x) = x + x·(P0 + P1·x² + … + P6·x¹²) on |x| ≤ 1, relative error 1.4e-9 (2^-29.4)
 const P0: f32 = 0.128379166; // 0x3e0375d4
@@ -209,7 +209,9 @@ const H9: f32 = -0.0000283494337; // 0xb7edcff2
  * so the errors of exp, h and of rounding x² are scaled by erfc/erf ≤ 0.19.
  *
  * Special cases: erf(±0) = ±0; erf(±Inf) = ±1; erf(NaN) = NaN; erf(x) = ±1
- * exactly for |x| ≥ 3.8325; tiny and subnormal x give fl(x + 0.128·x).
+ * exactly for |x| ≥ 3.9174464 (0x407ab771; the correctly rounded erf is 1 from
+ * 3.9192059, 0x407ad445: within the 1 ULP bound); tiny and subnormal x give
+ * fl(x + 0.128·x).
  */
 // @ts-ignore: decorator
 @inline export function erf4(x: v128): v128 {

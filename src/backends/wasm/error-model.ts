@@ -36,3 +36,30 @@ export const WASM_SIMD_MODEL: ErrorModel = {
   sqrtRel: F32_U,
   tiny: F32_MIN_SUBNORMAL,
 };
+
+/** asm/gemm.ts's K block. */
+export const GEMM_KC = 256;
+
+/**
+ * Roundings a product a_ik·b_kj passes through in asm/gemm.ts for an inner
+ * size K: the product (1); the additions into its register accumulator within
+ * its K block (at most min(K, KC) − 1: the first addition to 0 is exact); one
+ * addition per later block into C (⌈K/KC⌉ − 1); and the bias add (1). The dot
+ * product analysis (Higham §3.1) then gives
+ *   |ĉ_ij − c_ij| ≤ γ(depth)·(Σ_k |a_ik·b_kj| + |bias_j|)
+ * with no further rounding: C is float32 and written once per block.
+ * This differs from the gpu.js kernels' ⌈K/4⌉ + 2 (src/kernels/matmul.ts,
+ * `matmulDepth`): smaller for K > ~340, larger for small K.
+ */
+export function wasmGemmDepth(K: number, bias: boolean): number {
+  if (K <= 0) return bias ? 1 : 0;
+  return Math.min(K, GEMM_KC) + Math.ceil(K / GEMM_KC) - 1 + (bias ? 1 : 0);
+}
+
+/**
+ * Roundings of the column sum of asm/gemm.ts's `colsum` over M rows: each
+ * term passes through at most M − 1 additions (summed in row order from 0).
+ */
+export function wasmColsumDepth(M: number): number {
+  return Math.max(0, M - 1);
+}

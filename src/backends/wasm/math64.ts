@@ -65,3 +65,39 @@ export function erfc64(x: number): number {
   if (x <= -SERIES_LIMIT) return 2 - erfcFraction(-x);
   return 1 - erf64(x);
 }
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+
+/**
+ * Position of a float32 on the number line: consecutive floats differ by 1,
+ * ±0 both map to 0, −x maps to −key(x). NaN has no position (returns NaN).
+ */
+export function f32Key(x: number): number {
+  if (x !== x) return NaN;
+  f32[0] = x;
+  const b = i32[0];
+  return b < 0 ? -(b & 0x7fffffff) : b;
+}
+
+/**
+ * Distance in float32 ULPs between two float32 values (after rounding both to
+ * float32): 0 for equal values (and for +0 vs −0), 1 for neighbours,
+ * FLT_MAX to +Inf is 1. 0 when both are NaN, Infinity when only one is.
+ */
+export function ulpDistanceF32(a: number, b: number): number {
+  const an = a !== a;
+  const bn = b !== b;
+  if (an || bn) return an && bn ? 0 : Infinity;
+  return Math.abs(f32Key(a) - f32Key(b));
+}
+
+/** The float64 references of the vectorised float32 functions (each rounded once to float32 by the caller). */
+export const MATH_REFERENCES = {
+  exp: Math.exp,
+  log: Math.log,
+  tanh: Math.tanh,
+  erf: erf64,
+} as const;
+
+export type MathFunctionName = keyof typeof MATH_REFERENCES;

@@ -181,9 +181,15 @@ export class WorkerPool {
     Atomics.store(this.#ctl, GEN, EXIT);
     Atomics.notify(this.#ctl, GEN);
     await Promise.all(this.#threads.map((w) => new Promise<void>((resolve) => {
-      w.once('exit', () => resolve());
+      // ref'd again so the event loop stays alive until the 'exit' event (an
+      // unref'd worker would let Node end with this promise still pending)
+      w.ref();
       // a worker that does not leave its loop by itself (it should) is stopped
-      setTimeout(() => void w.terminate(), 1000).unref();
+      const timer = setTimeout(() => void w.terminate(), 1000);
+      w.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
     })));
     this.#threads = [];
   }

@@ -49,9 +49,18 @@ const FN_ID = Object.fromEntries(FNS.map((n, i) => [n, i])) as Record<FnName, nu
 interface KernelExports {
   gemm(flags: number, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number, C: number, ldc: number, bias: number, m0: number, m1: number, n0: number, n1: number, work: number): void;
   gemm_workspace_bytes(): number;
+  gemm_kc(): number;
   colsum(x: number, M: number, N: number, out: number, n0: number, n1: number): void;
   map_f32(fn: number, src: number, dst: number, n: number): void;
   [name: string]: (...args: number[]) => number | void;
+}
+
+/** Checks that the module exports every kernel function the runtime calls. */
+function kernelExports(raw: Record<string, unknown>): KernelExports {
+  for (const name of [...FNS, 'gemm_workspace_bytes', 'gemm_kc']) {
+    if (typeof raw[name] !== 'function') throw new Error(`kernels.wasm: export '${name}' is missing; rebuild with \`node scripts/wasm/build.mjs\``);
+  }
+  return raw as KernelExports;
 }
 
 /** asm/gemm.ts flags and tile sizes. */
@@ -293,7 +302,7 @@ export class WasmRuntime {
   private constructor(module: WasmModule, memory: WasmMemory, threads: number) {
     this.threads = threads;
     this.memory = memory;
-    this.#exports = new WA.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+    this.#exports = kernelExports(new WA.Instance(module, { env: { memory } }).exports);
     this.#heap = new Heap(memory, HEAP_BASE);
     this.#pool = new WorkerPool(module, memory, 0, threads - 1, FNS);
   }
@@ -324,6 +333,11 @@ export class WasmRuntime {
 
   get workersStarted(): boolean {
     return this.#pool.started;
+  }
+
+  /** The K block of the compiled gemm (its error bound depends on it; see error-model.ts). */
+  get gemmKC(): number {
+    return this.#exports.gemm_kc();
   }
 
   /** Bytes of heap in use (allocated and not yet freed). */
