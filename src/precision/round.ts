@@ -609,12 +609,38 @@ export function encodeArray(format: FormatLike, src: FloatArray | readonly numbe
       const part = source.subarray(start, start + len);
       const t = len === tmp.length ? tmp : tmp.subarray(0, len);
       roundInto(f, saturate, part, t);
-      for (let i = 0; i < len; i++) out[start + i] = bitsFromF32Word(f, tw[i], tmp[i], signBit, expMask, minNormalBits, shift, fracMask);
+      if (f.hasInf && f.expBits === 5 && f.manBits === 10) f16BitsFromWords(tw, t, out as Uint16Array, start, len);
+      else if (f.hasInf && f.expBits === 8 && f.manBits === 7) bf16BitsFromWords(tw, out as Uint16Array, start, len);
+      else for (let i = 0; i < len; i++) out[start + i] = bitsFromF32Word(f, tw[i], tmp[i], signBit, expMask, minNormalBits, shift, fracMask);
     }
     return out;
   }
   for (let i = 0; i < n; i++) out[i] = bitsOfRounded(f, roundScalar(f, source[i], saturate));
   return out;
+}
+
+/**
+ * float16 patterns from float32 words holding float16 values: a normal value's
+ * exponent field moves from bias 127 to bias 15 (subtract 112 << 23) and the
+ * 10 kept fraction bits shift down by 13; a subnormal one is value · 2^24
+ * (an integer); ±Inf is 0x7c00 with the sign; NaN becomes the canonical 0x7e00.
+ */
+function f16BitsFromWords(w: Uint32Array, v: Float32Array, out: Uint16Array, start: number, len: number): void {
+  for (let i = 0; i < len; i++) {
+    const u = w[i];
+    const a = u & 0x7fffffff;
+    const sign = (u >>> 16) & 0x8000;
+    if (a >= 0x38800000) out[start + i] = a >= 0x7f800000 ? (a > 0x7f800000 ? 0x7e00 : sign | 0x7c00) : sign | ((a - 0x38000000) >>> 13);
+    else out[start + i] = sign | (Math.abs(v[i]) * 16777216);
+  }
+}
+
+/** bfloat16 patterns from float32 words holding bfloat16 values: the high half; NaN becomes 0x7fc0. */
+function bf16BitsFromWords(w: Uint32Array, out: Uint16Array, start: number, len: number): void {
+  for (let i = 0; i < len; i++) {
+    const u = w[i];
+    out[start + i] = (u & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : u >>> 16;
+  }
 }
 
 /** Lazily built value tables for formats of at most 16 bits (65,536 × 4 bytes for float16). */
