@@ -71,6 +71,8 @@ const lines = [
   '- "bfloat16: midpoint + 1 ulp(float64)" rounds up under a single rounding. Rounding through float32 first lands on',
   '  the midpoint and then ties to even, which is wrong whenever the lower neighbour is even:',
   `  ${fmtN((results.find((r) => 'doubleRoundingWrong' in r) as { doubleRoundingWrong?: number } | undefined)?.doubleRoundingWrong ?? 0)} of those cases; \`roundTo\` gets all of them right.`,
+  '- The two float32-input checks (bfloat16 and float16) run in one loop over the same words; each row shows that',
+  '  loop\'s total time.',
   '- NaN payloads are not preserved by `encode` (every NaN encodes to the canonical quiet NaN); that is the',
   '  "NaN patterns → canonical NaN" part of the round-trip check.',
   '',

@@ -11,7 +11,7 @@
  *   q = 2^(e − M)      where 2^e ≤ a < 2^(e+1) and e ≥ emin (normal range)
  *   q = minSubnormal   when a < minNormal (the subnormal range)
  *   t = a / q          exact: dividing by a power of two only moves the exponent;
- *                      t < 2^(M+1) ≤ 2^52
+ *                      t < 2^(M+1) (for M = 52, t ≥ 2^52 is already an integer)
  *   n = (t + 2^52) − 2^52
  *                      t + 2^52 lies in [2^52, 2^53) where the float64 spacing is 1,
  *                      so the addition rounds t to an integer with IEEE
@@ -122,7 +122,8 @@ function roundScalar(f: FloatFormat, x: number, saturate: boolean): number {
   } else {
     const q = a < f.minNormal ? f.minSubnormal : POW2[exponentOf(a) - f.manBits + 1074];
     const t = a / q;
-    r = (t + TWO52 - TWO52) * q; // evaluated as ((t + 2^52) − 2^52)·q
+    // t ≥ 2^52 happens only for a 52-bit fraction in the normal range, where t is already an integer
+    r = (t < TWO52 ? t + TWO52 - TWO52 : t) * q; // ((t + 2^52) − 2^52)·q, left to right
   }
   if (r > f.maxFinite) r = overflowValue(f, saturate);
   return x < 0 ? -r : r;

@@ -270,6 +270,7 @@ describe('roundArray', () => {
       defineFormat({ name: 'e11m10', expBits: 11, manBits: 10, hasInf: true }), // float64's range: float64-word loop
       defineFormat({ name: 'e9m20', expBits: 9, manBits: 20, hasInf: true }), // neither: the scalar loop
       defineFormat({ name: 'e6m9fn', expBits: 6, manBits: 9, hasInf: false }),
+      defineFormat({ name: 'e8m52', expBits: 8, manBits: 52, hasInf: true }), // float64's precision, bfloat16's range
     ];
     for (const f of customs) {
       const x64 = float64Cases(f, setSize(40_000), rand);

@@ -99,14 +99,18 @@ export function boundaries(f: FloatFormat): number[] {
 export function float64Cases(f: FloatFormat, n: number, rand: () => number): Float64Array {
   const out = new Float64Array(n);
   const bounds = boundaries(f);
-  const maxPattern = encode(f, f.maxFinite);
   for (let i = 0; i < n; i++) {
     const u = rand();
     let x: number;
     if (u < 0.4) {
-      const b = Math.floor(rand() * (maxPattern + 1)); // includes the gap above max
-      const lo = decode(f, b);
-      const hi = b === maxPattern ? f.maxFinite + 2 ** (f.emax - f.manBits) : decode(f, b + 1);
+      // two neighbours lo < hi = lo + ulp, built from a random binade and significand (no encode/decode:
+      // independent of the library, and usable for formats wider than 32 bits); 15% in the subnormal range
+      const sub = rand() < 0.15;
+      const e = sub ? f.emin : f.emin + Math.floor(rand() * (f.emax - f.emin + 1));
+      const ulp = 2 ** (e - f.manBits);
+      const k = (sub ? 0 : 2 ** f.manBits) + Math.floor(rand() * 2 ** f.manBits);
+      const lo = Math.min(k * ulp, f.maxFinite); // the gap above max is included
+      const hi = lo + ulp;
       const m = (lo + hi) / 2;
       const v = rand();
       if (v < 0.3) x = m;
