@@ -69,6 +69,7 @@ import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth } from './bounds.js';
 import { rowMax, rowSum, rowSumExp } from './gpujs/rows.js';
 import { checkFloat, checkShape, checkTensor, emptyLike, f64, lastAxis, out64 } from './shapes.js';
+import { logError, rowStats64, sumExpError } from './softmax.js';
 
 export type CrossEntropyReduction = 'mean' | 'sum' | 'none';
 
@@ -110,22 +111,6 @@ const MAX_CLASSES = 2 ** 24;
 // ---------------------------------------------------------------------------
 // FP64 reference
 // ---------------------------------------------------------------------------
-
-/** Row max and Σexp(x − max) with the softmax contract (NaN → NaN; ±Inf max → s NaN). */
-function rowStats64(x: ArrayLike<number>, r: number, V: number): { m: number; s: number } {
-  let m = -Infinity;
-  let nan = false;
-  for (let j = 0; j < V; j++) {
-    const v = x[r * V + j];
-    if (v !== v) nan = true;
-    else if (v > m) m = v;
-  }
-  if (nan) return { m: NaN, s: NaN };
-  if (m === Infinity || m === -Infinity) return { m, s: NaN };
-  let s = 0;
-  for (let j = 0; j < V; j++) s += Math.exp(x[r * V + j] - m);
-  return { m, s };
-}
 
 /**
  * The pieces of one row's loss: log s, A = m − x_t and B = (1/V)·Σ_j (m − x_j)
@@ -219,26 +204,6 @@ export function crossEntropyBackwardRef(
 
 /** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
 const SECOND_ORDER = 1.01;
-
-/**
- * Relative error of s = Σ exp(x_j − m), as in softmax.ts: each term carries
- * u·|x_j − m| + exp_err, the chunked sum γ(sumDepth(V)) and two stored levels
- * (2·uStore); flushed terms add at most V·tiny relative to s ≥ 1.
- */
-function sumExpError(M: ErrorModel, x: ArrayLike<number>, r: number, V: number, m: number): number {
-  let worstTerm = 0;
-  for (let j = 0; j < V; j++) {
-    const d = x[r * V + j] - m;
-    if (d === -Infinity || d < -104) continue; // exp underflows below 2^-149: covered by V·tiny
-    worstTerm = Math.max(worstTerm, M.u * Math.abs(d) + M.expRel(d));
-  }
-  return worstTerm + gamma(sumDepth(V), M.u) + 2 * M.uStore + V * M.tiny;
-}
-
-/** Absolute error of the log function at s (absolute near 1 on GPUs, relative elsewhere). */
-function logError(M: ErrorModel, s: number): number {
-  return s >= 0.5 && s <= 2 ? M.logAbsNear1 : M.logRel * Math.abs(Math.log(s));
-}
 
 /**
  * Absolute error of one row's loss as the gpu.js kernels evaluate it, before

@@ -47,8 +47,8 @@ import { checkSameShape, checkShape, emptyLike, f64, lastAxis, out64 } from './s
 // FP64 reference
 // ---------------------------------------------------------------------------
 
-/** Row max and Σexp(x − max), following the contract's special cases. */
-function rowStats64(x: Float64Array, r: number, V: number): { m: number; s: number } {
+/** Row max and Σexp(x − max), following the contract's special cases (NaN → NaN; ±Inf max → s NaN). */
+export function rowStats64(x: ArrayLike<number>, r: number, V: number): { m: number; s: number } {
   let m = -Infinity;
   let nan = false;
   for (let j = 0; j < V; j++) {
@@ -139,7 +139,7 @@ const SECOND_ORDER = 1.01;
  *   plus one rounding per stored level (2·uStore). Terms below `tiny` may be
  *   flushed: at most V·tiny absolute, relative to s ≥ 1.
  */
-function sumExpError(M: ErrorModel, x: Float64Array, r: number, V: number, m: number): number {
+export function sumExpError(M: ErrorModel, x: ArrayLike<number>, r: number, V: number, m: number): number {
   let worstTerm = 0;
   for (let j = 0; j < V; j++) {
     const d = x[r * V + j] - m;
@@ -149,7 +149,7 @@ function sumExpError(M: ErrorModel, x: Float64Array, r: number, V: number, m: nu
   return worstTerm + gamma(sumDepth(V), M.u) + 2 * M.uStore + V * M.tiny;
 }
 
-function logError(M: ErrorModel, s: number): number {
+export function logError(M: ErrorModel, s: number): number {
   // log(s·(1+δ)) = log s + δ to first order; the function's own error is
   // absolute 2^-21 for s in [0.5, 2] on GPUs, relative elsewhere
   return s >= 0.5 && s <= 2 ? M.logAbsNear1 : M.logRel * Math.abs(Math.log(s));
