@@ -11,8 +11,9 @@
  * which is the pseudo-code of the PyTorch documentation (amsgrad and
  * maximize off), with the decay written as PyTorch computes it
  * (param.mul_(1 − lr·wd)): the documented θ − γλθ is the same number for
- * finite θ but NaN for θ = ±Inf, where PyTorch keeps ±Inf. Defaults are PyTorch's: β₁ = 0.9, β₂ = 0.999, ε = 1e-8,
- * λ = 0.01; lr has no default. Returns new tensors; the inputs are untouched.
+ * finite θ but NaN for θ = ±Inf, where PyTorch keeps ±Inf. Defaults are
+ * PyTorch's: β₁ = 0.9, β₂ = 0.999, ε = 1e-8, λ = 0.01; lr has no default.
+ * Returns new tensors; the inputs are untouched.
  *
  * Algorithm (gpu.js, float32), PyTorch's arrangement of the same formula:
  * the host computes in float64 dec = 1 − γλ, ss = γ/(1 − β₁^t),
@@ -44,7 +45,13 @@
  *     argument on every backend); weightDecay finite ≥ 0 (as PyTorch);
  *     step an integer ≥ 1; unknown option or state names are rejected.
  *
- * Error bounds: derived in `adamwBound`, per element and per output.
+ * Error bounds (per element, derived in `adamwBound`; u the arithmetic
+ * roundoff, each float32 scalar argument one more u):
+ *   m': γ(3)·(|β₁m| + |c₁g|) + uStore|m'|         (argument, product, sum)
+ *   v': γ(4)·(|β₂v| + c₂g²) + uStore|v'|          (argument, two products, sum)
+ *   θ': (2u)|dec·θ| + ss·|Δ(m'/D)| + 2u|ss·m'/D| + (u + uStore)|θ'|, with
+ *       Δ(m'/D) from Δm', from Δv' through the sqrt (sqrtRel), from r2 and ε
+ *       (2u) and the division (divRel); plus a few `tiny` where subnormals flush.
  */
 import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
@@ -329,8 +336,12 @@ registerKernel<AdamWAttrs>({
  * @param options lr and step (t ≥ 1) are required; beta1 0.9, beta2 0.999, eps 1e-8, weightDecay 0.01 by default
  * @returns the new param, m and v
  * @example
- * let m = zeros, v = zeros;
- * ({ param, m, v } = await adamw(dev, { param, grad, m, v }, { lr: 3e-4, step: t }));
+ * const zeros = tensor(new Float32Array(param.size), param.shape);
+ * let state = { param, m: zeros, v: zeros };
+ * for (let t = 1; t <= steps; t++) {
+ *   const grad = await computeGrad(state.param);
+ *   state = await adamw(dev, { ...state, grad }, { lr: 3e-4, step: t });
+ * }
  */
 export async function adamw(device: Device, state: AdamWState, options: AdamWOptions): Promise<{ param: Tensor; m: Tensor; v: Tensor }> {
   const fn = 'adamw';
