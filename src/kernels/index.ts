@@ -2,6 +2,7 @@
 export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
 export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';
 export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
+export { attention, attentionBackward, type AttentionOptions } from './attention.js';
 export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';
 export { residual, residualBackward } from './residual.js';
 export { embedding, embeddingBackward } from './embedding.js';

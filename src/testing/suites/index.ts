@@ -1,5 +1,6 @@
 /** Every kernel's shared checks, in one list (used by the vitest files and `stable-kernels check`). */
 import type { KernelCheck } from '../suite.js';
+import { attentionChecks } from './attention.js';
 import { softmaxChecks } from './softmax.js';
 import { residualChecks } from './residual.js';
 import { headsChecks } from './heads.js';
@@ -9,6 +10,7 @@ import { embeddingChecks } from './embedding.js';
 import { adamwChecks } from './adamw.js';
 
 export const allChecks: Record<string, KernelCheck[]> = {
+  attention: attentionChecks,
   softmax: softmaxChecks,
   residual: residualChecks,
   heads: headsChecks,
