@@ -21,8 +21,8 @@ const require = createRequire(import.meta.url);
 
 export type GpuJsMode = 'webgpu' | 'headlessgl' | 'webasm' | 'cpu';
 
-/** WebGL 1 (headlessgl) computes indices in float32: exact up to 2^24. */
-const GL_MAX_INDEX = 2 ** 24;
+/** gpu.js computes indices in float32 on webgpu, webasm and headlessgl: exact up to 2^24. */
+const FLOAT_INDEX_LIMIT = 2 ** 24;
 
 /** Largest loop trip count any kernel may need; gpu.js silently caps unsafe loops at this. */
 const LOOP_MAX_ITERATIONS = 1 << 26;
@@ -103,7 +103,9 @@ export class GpuJsRuntime {
   }
 
   #kernel(spec: KernelSpec, args: KernelArg[]): IKernelRunShortcut {
-    const key = `${spec.name}|${spec.outputs}|${JSON.stringify(spec.constants ?? {})}|${args.map((a) => this.#argKind(a)).join(',')}`;
+    // keyed on the function itself too: two kernels sharing a name (a test's
+    // deliberately broken variant, say) must never share a compiled shader
+    const key = `${spec.name}#${fnId(spec.fn)}|${spec.outputs}|${JSON.stringify(spec.constants ?? {})}|${args.map((a) => this.#argKind(a)).join(',')}`;
     let k = this.#cache.get(key);
     if (!k) {
       const settings: Record<string, unknown> = {
@@ -153,12 +155,13 @@ export class GpuJsRuntime {
    */
   async run(spec: KernelSpec, args: KernelArg[], shape: readonly number[]): Promise<Tensor> {
     if (spec.outputs <= 0) throw new Error(`internal: kernel ${spec.name} launched with no outputs`);
-    if (this.mode === 'headlessgl') {
-      // WebGL 1 shaders index with float arithmetic: integers above 2^24 are not exact
+    if (this.mode !== 'cpu') {
+      // the last line of defence behind the public functions' own checks:
+      // gpu.js computes indices in float32 here, exact only up to 2^24
       const largest = Math.max(spec.outputs, ...args.map((a) => (typeof a === 'number' ? 0 : a.size)));
-      if (largest > GL_MAX_INDEX) {
+      if (largest > FLOAT_INDEX_LIMIT) {
         throw new ArgumentError(
-          `headlessgl: kernel ${spec.name} would index ${largest} elements, but WebGL 1 shaders compute indices in float32 and are exact only up to 2^24 = ${GL_MAX_INDEX}; use the webgpu or webasm backend for tensors this large`,
+          `${this.mode}: kernel ${spec.name} would index ${largest} elements, but gpu.js computes indices in float32 on this backend, exact only up to 2^24 = ${FLOAT_INDEX_LIMIT}; split the tensor or use the cpu backend`,
         );
       }
     }
@@ -182,6 +185,17 @@ export class GpuJsRuntime {
     this.#cache.clear();
     await this.gpu.destroy();
   }
+}
+
+const fnIds = new WeakMap<object, number>();
+let nextFnId = 1;
+function fnId(fn: object): number {
+  let id = fnIds.get(fn);
+  if (id === undefined) {
+    id = nextFnId++;
+    fnIds.set(fn, id);
+  }
+  return id;
 }
 
 function uploadKernel(this: { thread: { x: number } }, x: number[]): number {

@@ -39,7 +39,7 @@
  *     loss scaler and gradient clipping keep gradients far below this.
  *   - Subnormals are flushed to zero on headlessgl (tiny terms in the bound).
  *   - Empty tensors give empty outputs; more than 2^24 elements is refused on
- *     the gpu.js float32 backends (see GPUJS_INDEX_LIMIT in matmul.ts).
+ *     the gpu.js float32 backends (see GPUJS_INDEX_LIMIT in shapes.ts).
  *   - Options are validated: lr finite ≥ 0; 0 ≤ β₁, β₂ < 1; ε finite and
  *     ≥ 2^-126 (float32's smallest normal, so ε survives the float32
  *     argument on every backend); weightDecay finite ≥ 0 (as PyTorch);
@@ -58,8 +58,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkFiniteNumber, checkOptions } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, F32_MIN_NORMAL, F64_U, gamma } from './bounds.js';
-import { checkGpuIndexable } from './matmul.js';
-import { checkFloat, checkSameShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
+import { checkFloat, checkGpuIndexable, checkSameShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 export interface AdamWOptions {
   /** Learning rate γ ≥ 0. */

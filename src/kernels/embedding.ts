@@ -36,7 +36,7 @@
  *   - headlessgl flushes subnormal inputs and results to zero (a few `tiny`
  *     in the bound).
  *   - Sizes: more than 2^24 elements in any tensor is refused on the gpu.js
- *     float32 backends (see GPUJS_INDEX_LIMIT in matmul.ts).
+ *     float32 backends (see GPUJS_INDEX_LIMIT in shapes.ts).
  *
  * Error bounds:
  *   forward: exact up to one rounding: |Δout| ≤ u_once·|out| + 3·tiny, where
@@ -52,8 +52,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkDimension, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, gamma } from './bounds.js';
-import { checkGpuIndexable } from './matmul.js';
-import { checkFloat, checkRank, checkTensor, emptyLike, f64, out64 } from './shapes.js';
+import { checkFloat, checkGpuIndexable, checkRank, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 // ---------------------------------------------------------------------------
 // FP64 reference

@@ -58,30 +58,7 @@ import { ArgumentError, checkBoolean, checkOptions, fmtShape } from '../errors.j
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth } from './bounds.js';
 import { colSum } from './gpujs/rows.js';
-import { checkFloat, checkRank, checkShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
-
-// ---------------------------------------------------------------------------
-// Sizes gpu.js can index
-// ---------------------------------------------------------------------------
-
-/**
- * gpu.js evaluates every index expression in float32 on webgpu, webasm and
- * headlessgl (declared variables are f32 and integer constants are emitted
- * as float literals), so flat indices are exact only below 2^24.
- */
-export const GPUJS_INDEX_LIMIT = 2 ** 24;
-
-/** Throws when a tensor is too large for gpu.js's float32 indexing on this device. */
-export function checkGpuIndexable(fn: string, device: Device, name: string, shape: readonly number[]): void {
-  if (device.family !== 'gpujs' || device.backend === 'cpu') return;
-  const n = shape.reduce((x, y) => x * y, 1);
-  if (n > GPUJS_INDEX_LIMIT) {
-    throw new ArgumentError(
-      `${fn}: '${name}' of shape ${fmtShape(shape)} has ${n} elements; gpu.js indexes in float32 on ${device.backend}, exact only up to 2^24 = ${GPUJS_INDEX_LIMIT} elements. ` +
-        "Split the tensor, or use the 'cpu' or 'reference' backend",
-    );
-  }
-}
+import { checkFloat, checkGpuIndexable, checkRank, checkShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 // ---------------------------------------------------------------------------
 // FP64 reference

@@ -2,6 +2,7 @@
  * Shape checks shared by the public kernel functions. Every error names the
  * function, the argument and the shapes involved.
  */
+import type { Device } from '../device.js';
 import { ArgumentError, fmtShape } from '../errors.js';
 import { Tensor, sameShape, type Shape } from '../tensor.js';
 
@@ -71,4 +72,24 @@ export function out64(data: Float64Array, shape: Shape): Tensor {
 export function emptyLike(precision: 'float32' | 'float64', shape: Shape): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return Tensor.fromHost(precision === 'float64' ? new Float64Array(n) : new Float32Array(n), shape);
+}
+
+/**
+ * gpu.js evaluates every index expression in float32 on webgpu, webasm and
+ * headlessgl (declared variables are f32 and integer constants are emitted
+ * as float literals; measured: element 2^24 + 1 reads element 2^24), so flat
+ * indices are exact only up to 2^24. The cpu mode computes in float64.
+ */
+export const GPUJS_INDEX_LIMIT = 2 ** 24;
+
+/** Throws, naming the argument, when a tensor is too large for gpu.js's float32 indexing on this device. */
+export function checkGpuIndexable(fn: string, device: Device, name: string, shape: readonly number[]): void {
+  if (device.family !== 'gpujs' || device.backend === 'cpu') return;
+  const n = shape.reduce((x, y) => x * y, 1);
+  if (n > GPUJS_INDEX_LIMIT) {
+    throw new ArgumentError(
+      `${fn}: '${name}' of shape ${fmtShape(shape)} has ${n} elements; gpu.js indexes in float32 on ${device.backend}, exact only up to 2^24 = ${GPUJS_INDEX_LIMIT} elements. ` +
+        "Split the tensor, or use the 'cpu' or 'reference' backend",
+    );
+  }
 }
