@@ -18,7 +18,7 @@ import { type ErrorModel, F32_MIN_SUBNORMAL, F32_U } from '../../kernels/bounds.
 /** Worst ULP error of the vectorised functions over every float32 input (docs/wasm-math-ulp.md). */
 export const EXP_ULP = 1;
 export const LOG_ULP = 1;
-export const TANH_ULP = 2;
+export const TANH_ULP = 1;
 export const ERF_ULP = 1;
 
 const ulpRel = (k: number) => 2 * k * F32_U;

@@ -79,13 +79,12 @@ const ALIGN = 64;
 
 /**
  * Least work per participating thread, below which a kernel is not split.
- * A pool round trip costs ~40 µs (Atomics.notify → wake → notify back); each
- * thread should get ≥ 10× that: ~8 MFLOP of matmul (≥ 25 GFLOP/s per thread),
- * ~256 K elements of a row kernel (≥ 1 G elements/s per thread). Measured in
- * bench/wasm/NOTES.md.
+ * An empty job on two threads costs 10–25 µs (Atomics.notify → wake → notify
+ * back; `measureSplitOverhead`); the defaults give each thread several times
+ * that, and were set where splitting starts to pay (bench/wasm/NOTES.md).
  */
-const MIN_FLOPS_PER_THREAD = 8e6;
-const MIN_ELEMS_PER_THREAD = 1 << 18;
+export const DEFAULT_MIN_FLOPS_PER_THREAD = 4e6;
+export const DEFAULT_MIN_ELEMENTS_PER_THREAD = 1 << 16;
 
 export interface WasmRuntimeOptions {
   /**
@@ -94,6 +93,10 @@ export interface WasmRuntimeOptions {
    * calling thread and never starts a worker.
    */
   threads?: number;
+  /** Least matmul work per thread before a kernel is split (FLOP; default 4·10^6). */
+  minFlopsPerThread?: number;
+  /** Least elements per thread before a row or element-wise kernel is split (default 65,536). */
+  minElementsPerThread?: number;
 }
 
 /** Options every kernel function accepts. */
@@ -299,8 +302,13 @@ export class WasmRuntime {
   #work: number[] = [];
   #destroyed = false;
 
-  private constructor(module: WasmModule, memory: WasmMemory, threads: number) {
+  #minFlops: number;
+  #minElems: number;
+
+  private constructor(module: WasmModule, memory: WasmMemory, threads: number, minFlops: number, minElems: number) {
     this.threads = threads;
+    this.#minFlops = minFlops;
+    this.#minElems = minElems;
     this.memory = memory;
     this.#exports = kernelExports(new WA.Instance(module, { env: { memory } }).exports);
     this.#heap = new Heap(memory, HEAP_BASE);
@@ -312,9 +320,14 @@ export class WasmRuntime {
    * kernel large enough to split (or with `startWorkers()`).
    */
   static async create(options: WasmRuntimeOptions = {}): Promise<WasmRuntime> {
-    const known = ['threads'];
+    const known = ['threads', 'minFlopsPerThread', 'minElementsPerThread'];
     for (const k of Object.keys(options)) {
-      if (!known.includes(k)) throw new ArgumentError(`WasmRuntime.create: unknown option '${k}'; known options are 'threads'`);
+      if (!known.includes(k)) throw new ArgumentError(`WasmRuntime.create: unknown option '${k}'; known options are ${known.map((o) => `'${o}'`).join(', ')}`);
+    }
+    const minFlops = options.minFlopsPerThread ?? DEFAULT_MIN_FLOPS_PER_THREAD;
+    const minElems = options.minElementsPerThread ?? DEFAULT_MIN_ELEMENTS_PER_THREAD;
+    for (const [k, v] of [['minFlopsPerThread', minFlops], ['minElementsPerThread', minElems]] as const) {
+      if (!(v >= 0)) throw new ArgumentError(`WasmRuntime.create: ${k} must be a non-negative number, got ${v}`);
     }
     const threads = options.threads ?? Math.min(8, os.availableParallelism());
     if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError(`WasmRuntime.create: threads must be a positive integer, got ${threads}`);
@@ -322,7 +335,7 @@ export class WasmRuntime {
     const module = await WA.compile(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     // 64 MiB to start; grows on demand
     const memory = new WA.Memory({ initial: 1024, maximum: MAX_PAGES, shared: true });
-    return new WasmRuntime(module, memory, threads);
+    return new WasmRuntime(module, memory, threads, minFlops, minElems);
   }
 
   /** Starts the worker threads now (they otherwise start with the first large kernel). */
@@ -338,6 +351,22 @@ export class WasmRuntime {
   /** The K block of the compiled gemm (its error bound depends on it; see error-model.ts). */
   get gemmKC(): number {
     return this.#exports.gemm_kc();
+  }
+
+  /**
+   * Wall time of one empty job run on every thread (wake the workers, run
+   * nothing, wait for all to acknowledge), in microseconds: the fixed cost a
+   * split kernel must amortise (the minimum work per thread is set from it).
+   * Starts the workers.
+   */
+  measureSplitOverhead(iterations = 200): number {
+    this.#checkAlive();
+    this.#pool.start();
+    const tasks: Task[] = Array.from({ length: this.threads }, () => ({ fn: FN_ID.map_f32, args: [MAP_FN.exp, HEAP_BASE, HEAP_BASE, 0] }));
+    this.#parallel(tasks);
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) this.#parallel(tasks);
+    return ((performance.now() - t0) / iterations) * 1e3;
   }
 
   /** Bytes of heap in use (allocated and not yet freed). */
@@ -425,7 +454,7 @@ export class WasmRuntime {
     const grads: MatmulGrads = { da, db };
     if (options.bias) {
       grads.dbias = this.#withIO(fn, [dout], N, undefined, ([pd], pc) => {
-        const parts = this.#parts(M * N, MIN_ELEMS_PER_THREAD, t);
+        const parts = this.#parts(M * N, this.#minElems, t);
         this.#parallel(split(N, parts, 16).map(([n0, n1]) => ({ fn: FN_ID.colsum, args: [pd!, M, N, pc, n0, n1] })));
       });
     }
@@ -554,7 +583,7 @@ export class WasmRuntime {
 
   #gemm(flags: number, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number, C: number, ldc: number, bias: number, limit: number | undefined): void {
     if (M === 0 || N === 0) return;
-    const parts = this.#parts(2 * M * N * K, MIN_FLOPS_PER_THREAD, limit);
+    const parts = this.#parts(2 * M * N * K, this.#minFlops, limit);
     while (this.#work.length < parts) this.#work.push(this.#heap.allocBytes(this.#exports.gemm_workspace_bytes()));
     // split the rows when each thread gets a few register tiles of them, else the columns
     const byRows = M >= parts * MR * 4 || N < parts * NR * 4;
@@ -577,7 +606,7 @@ export class WasmRuntime {
       return options.out ?? new Float32Array(0);
     }
     return this.#withIO(fn, inputs, nOut, options.out, (ptrs, pOut) => {
-      const parts = this.#parts(N * V, MIN_ELEMS_PER_THREAD, options.threads);
+      const parts = this.#parts(N * V, this.#minElems, options.threads);
       this.#parallel(split(N, parts, 1).map(([r0, r1]) => ({ fn: FN_ID[kernel], args: [...(ptrs as number[]), pOut, V, r0, r1] })));
     });
   }
@@ -588,7 +617,7 @@ export class WasmRuntime {
     const n = x.length;
     if (n === 0) return options.out ?? new Float32Array(0);
     return this.#withIO(name, [x], n, options.out, ([px], pOut) => {
-      const parts = this.#parts(n, MIN_ELEMS_PER_THREAD, options.threads);
+      const parts = this.#parts(n, this.#minElems, options.threads);
       // chunk boundaries at multiples of 4 keep the vector loads 16-byte aligned
       this.#parallel(split(n, parts, 4).map(([s, e]) => ({ fn: FN_ID.map_f32, args: [MAP_FN[name], px! + 4 * s, pOut + 4 * s, e - s] })));
     });
