@@ -15,6 +15,7 @@
 import { createRequire } from 'node:module';
 import type { GPU as GPUType, IKernelRunShortcut, KernelFunction } from 'gpu.js';
 import { ArgumentError } from '../errors.js';
+import { INDEX_FUNCTIONS } from '../kernels/gpujs/index-math.js';
 import { Tensor, type ResidentStorage } from '../tensor.js';
 
 const require = createRequire(import.meta.url);
@@ -87,6 +88,11 @@ export class GpuJsRuntime {
   ) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
+    // exact integer division for index arithmetic, available to every kernel
+    for (const f of INDEX_FUNCTIONS) {
+      this.gpu.addFunction(f as never);
+      this.#addedFunctions.add(f);
+    }
     // webasm splits kernels over a worker pool only under the async contract
     this.#threaded = mode === 'webasm' && (options.threads ?? 1) > 1;
     this.#poolSize = this.#threaded ? options.threads : undefined;

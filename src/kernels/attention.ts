@@ -115,6 +115,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkBoolean, checkFiniteNumber, checkOptions, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, F32_MIN_NORMAL, gamma, sumDepth } from './bounds.js';
+import { idiv } from './gpujs/index-math.js';
 import { rowDot, rowMax, rowSumExp } from './gpujs/rows.js';
 import { checkFloat, checkRank, checkShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
@@ -713,16 +714,16 @@ interface ScoreThis {
  * −Inf (passed in as `ninf`: the literal compiles to −FLT_MAX on GL/WGSL).
  */
 export function attnScoresKernel(this: ScoreThis, q: number[], k: number[], mask: number[], scale: number, ninf: number): number {
-  const row = Math.floor(this.thread.x / this.constants.S);
+  const row = idiv(this.thread.x, this.constants.S);
   const j = this.thread.x - row * this.constants.S;
-  const bh = Math.floor(row / this.constants.T);
+  const bh = idiv(row, this.constants.T);
   const t = row - bh * this.constants.T;
   if (this.constants.CAUSAL > 0 && j > t) {
     return ninf;
   }
   let a = 0;
   if (this.constants.MODE > 0) {
-    const b = Math.floor(bh / this.constants.NH);
+    const b = idiv(bh, this.constants.NH);
     const h = bh - b * this.constants.NH;
     const mv = mask[b * this.constants.MB + h * this.constants.MH + t * this.constants.MT + j * this.constants.MS];
     if (this.constants.MODE < 1.5) {
@@ -762,7 +763,7 @@ function attnLseKernel(this: { thread: { x: number } }, m: number[], l: number[]
  * fully masked row), or NaN for a row whose max is NaN or +Inf.
  */
 function attnProbsKernel(this: RowElemThis, s: number[], m: number[], l: number[], nan: number, skip: number): number {
-  const r = Math.floor(this.thread.x / this.constants.S);
+  const r = idiv(this.thread.x, this.constants.S);
   const mr = m[r];
   if (mr != mr || mr > 3.4028234663852886e38) {
     return nan;
@@ -783,7 +784,7 @@ function attnProbsFromLseKernel(this: RowElemThis, s: number[], lse: number[], s
   if (sv < -3.4028234663852886e38) {
     return skip;
   }
-  return Math.exp(sv - lse[Math.floor(this.thread.x / this.constants.S)]);
+  return Math.exp(sv - lse[idiv(this.thread.x, this.constants.S)]);
 }
 
 interface PvThis {
@@ -796,9 +797,9 @@ interface PvThis {
  * An infinite v is added as itself (the exact P is > 0 even where P̂ underflows).
  */
 function attnOutKernel(this: PvThis, p: number[], v: number[]): number {
-  const row = Math.floor(this.thread.x / this.constants.HS);
+  const row = idiv(this.thread.x, this.constants.HS);
   const d = this.thread.x - row * this.constants.HS;
-  const bh = Math.floor(row / this.constants.T);
+  const bh = idiv(row, this.constants.T);
   let acc = 0;
   for (let j = 0; j < this.constants.S; j++) {
     const pj = p[row * this.constants.S + j];
@@ -818,9 +819,9 @@ function attnOutKernel(this: PvThis, p: number[], v: number[]): number {
 
 /** dS[row, j] = P·(Σ_c dout[row, c]·v[j, c] − D[row]); 0 for a skipped pair (never read). */
 function attnDScoresKernel(this: PvThis, dout: number[], v: number[], p: number[], D: number[]): number {
-  const row = Math.floor(this.thread.x / this.constants.S);
+  const row = idiv(this.thread.x, this.constants.S);
   const j = this.thread.x - row * this.constants.S;
-  const bh = Math.floor(row / this.constants.T);
+  const bh = idiv(row, this.constants.T);
   const pj = p[this.thread.x];
   if (pj != pj) {
     return pj;
@@ -837,9 +838,9 @@ function attnDScoresKernel(this: PvThis, dout: number[], v: number[], p: number[
 
 /** dq[row, d] = scale·Σ_j dS[row, j]·k[j, d] over included pairs; thread = row·HS + d. */
 function attnDqKernel(this: PvThis, ds: number[], p: number[], k: number[], scale: number): number {
-  const row = Math.floor(this.thread.x / this.constants.HS);
+  const row = idiv(this.thread.x, this.constants.HS);
   const d = this.thread.x - row * this.constants.HS;
-  const bh = Math.floor(row / this.constants.T);
+  const bh = idiv(row, this.constants.T);
   let acc = 0;
   for (let j = 0; j < this.constants.S; j++) {
     const pj = p[row * this.constants.S + j];
@@ -852,9 +853,9 @@ function attnDqKernel(this: PvThis, ds: number[], p: number[], k: number[], scal
 
 /** dk[key, d] = scale·Σ_t dS[t, j]·q[t, d] over included pairs; thread = (bh·S + j)·HS + d. */
 function attnDkKernel(this: PvThis, ds: number[], p: number[], q: number[], scale: number): number {
-  const key = Math.floor(this.thread.x / this.constants.HS);
+  const key = idiv(this.thread.x, this.constants.HS);
   const d = this.thread.x - key * this.constants.HS;
-  const bh = Math.floor(key / this.constants.S);
+  const bh = idiv(key, this.constants.S);
   const j = key - bh * this.constants.S;
   let acc = 0;
   for (let t = 0; t < this.constants.T; t++) {
@@ -869,9 +870,9 @@ function attnDkKernel(this: PvThis, ds: number[], p: number[], q: number[], scal
 
 /** dv[key, d] = Σ_t P[t, j]·dout[t, d] over included pairs. */
 function attnDvKernel(this: PvThis, p: number[], dout: number[]): number {
-  const key = Math.floor(this.thread.x / this.constants.HS);
+  const key = idiv(this.thread.x, this.constants.HS);
   const d = this.thread.x - key * this.constants.HS;
-  const bh = Math.floor(key / this.constants.S);
+  const bh = idiv(key, this.constants.S);
   const j = key - bh * this.constants.S;
   let acc = 0;
   for (let t = 0; t < this.constants.T; t++) {

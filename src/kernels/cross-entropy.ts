@@ -67,6 +67,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkFiniteNumber, checkOneOf, checkOptions, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth } from './bounds.js';
+import { idiv } from './gpujs/index-math.js';
 import { rowMax, rowSum, rowSumExp } from './gpujs/rows.js';
 import { checkFloat, checkShape, checkTensor, emptyLike, f64, lastAxis, out64 } from './shapes.js';
 import { logError, rowStats64, sumExpError } from './softmax.js';
@@ -340,7 +341,7 @@ function ceLseKernel(this: ElemThis, m: number[], s: number[]): number {
  * can factor m·½ − x·½ into (m − x)·½, which overflows for float32-max gaps.
  */
 function ceHalfGapKernel(this: ChunkThis, x: number[], m: number[], h1: number, h2: number, invV: number): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   const mh = m[r] * h1;
@@ -393,7 +394,7 @@ function ceRowKernel(
 
 /** g·(p − y) with p = exp(x − lse), y = yT at the target and yO elsewhere; 0 on ignored rows. */
 function ceBackwardKernel(this: BackwardThis, dloss: number[], x: number[], t: number[], lse: number[], gscale: number, yT: number, yO: number): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   const j = this.thread.x - r * this.constants.V;
   const tr = t[r];
   if (tr < 0) {

@@ -18,6 +18,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkDimension, fmtShape } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import { idiv } from './gpujs/index-math.js';
 import { checkRank, checkShape, emptyLike, f64, out64 } from './shapes.js';
 
 interface Dims {
@@ -87,22 +88,27 @@ interface HeadsThis {
 }
 
 function splitKernel(this: HeadsThis, qkv: number[]): number {
+  // i = ((b·NH + h)·T + t)·hs + d, decomposed with exact integer division
   const i = this.thread.x;
-  const d = i % this.constants.hs;
-  const t = Math.floor(i / this.constants.hs) % this.constants.T;
-  const h = Math.floor(i / (this.constants.hs * this.constants.T)) % this.constants.NH;
-  const b = Math.floor(i / (this.constants.hs * this.constants.T * this.constants.NH));
+  const bht = idiv(i, this.constants.hs);
+  const d = i - bht * this.constants.hs;
+  const bh = idiv(bht, this.constants.T);
+  const t = bht - bh * this.constants.T;
+  const b = idiv(bh, this.constants.NH);
+  const h = bh - b * this.constants.NH;
   const C = this.constants.NH * this.constants.hs;
   return qkv[(b * this.constants.T + t) * 3 * C + this.constants.part * C + h * this.constants.hs + d];
 }
 
 function mergeKernel(this: HeadsThis, y: number[]): number {
+  // i = (b·T + t)·C + h·hs + d
   const i = this.thread.x;
   const C = this.constants.NH * this.constants.hs;
-  const c = i % C;
-  const t = Math.floor(i / C) % this.constants.T;
-  const b = Math.floor(i / (C * this.constants.T));
-  const h = Math.floor(c / this.constants.hs);
+  const bt = idiv(i, C);
+  const c = i - bt * C;
+  const b = idiv(bt, this.constants.T);
+  const t = bt - b * this.constants.T;
+  const h = idiv(c, this.constants.hs);
   const d = c - h * this.constants.hs;
   return y[((b * this.constants.NH + h) * this.constants.T + t) * this.constants.hs + d];
 }
@@ -110,24 +116,28 @@ function mergeKernel(this: HeadsThis, y: number[]): number {
 /** (B, T, C) → (B, NH, T, hs): the source of thread (b, h, t, d) is x[b, t, h·hs + d]. */
 function unmergeKernel(this: HeadsThis, x: number[]): number {
   const i = this.thread.x;
-  const d = i % this.constants.hs;
-  const t = Math.floor(i / this.constants.hs) % this.constants.T;
-  const h = Math.floor(i / (this.constants.hs * this.constants.T)) % this.constants.NH;
-  const b = Math.floor(i / (this.constants.hs * this.constants.T * this.constants.NH));
+  const bht = idiv(i, this.constants.hs);
+  const d = i - bht * this.constants.hs;
+  const bh = idiv(bht, this.constants.T);
+  const t = bht - bh * this.constants.T;
+  const b = idiv(bh, this.constants.NH);
+  const h = bh - b * this.constants.NH;
   const C = this.constants.NH * this.constants.hs;
   return x[(b * this.constants.T + t) * C + h * this.constants.hs + d];
 }
 
 /** Three (B, NH, T, hs) → (B, T, 3C). */
 function unsplitKernel(this: HeadsThis, q: number[], k: number[], v: number[]): number {
+  // i = (b·T + t)·3C + p·C + h·hs + d
   const i = this.thread.x;
   const C = this.constants.NH * this.constants.hs;
-  const c3 = i % (3 * C);
-  const t = Math.floor(i / (3 * C)) % this.constants.T;
-  const b = Math.floor(i / (3 * C * this.constants.T));
-  const p = Math.floor(c3 / C);
+  const bt = idiv(i, 3 * C);
+  const c3 = i - bt * 3 * C;
+  const b = idiv(bt, this.constants.T);
+  const t = bt - b * this.constants.T;
+  const p = idiv(c3, C);
   const c = c3 - p * C;
-  const h = Math.floor(c / this.constants.hs);
+  const h = idiv(c, this.constants.hs);
   const d = c - h * this.constants.hs;
   const src = ((b * this.constants.NH + h) * this.constants.T + t) * this.constants.hs + d;
   if (p == 0) {

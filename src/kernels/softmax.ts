@@ -39,6 +39,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, gamma, sumDepth } from './bounds.js';
+import { idiv } from './gpujs/index-math.js';
 import { rowDot, rowMax, rowSum, rowSumExp } from './gpujs/rows.js';
 import { checkOptions } from '../errors.js';
 import { checkSameShape, checkShape, emptyLike, f64, lastAxis, out64 } from './shapes.js';
@@ -274,7 +275,7 @@ interface ElemThis {
 }
 
 function softmaxOutKernel(this: ElemThis, x: number[], m: number[], s: number[], nan: number): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   const mr = m[r];
   if (mr != mr || mr > 3.4028234663852886e38 || mr < -3.4028234663852886e38) {
     return nan;
@@ -283,7 +284,7 @@ function softmaxOutKernel(this: ElemThis, x: number[], m: number[], s: number[],
 }
 
 function logSoftmaxOutKernel(this: ElemThis, x: number[], m: number[], s: number[], nan: number): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   const mr = m[r];
   if (mr != mr || mr > 3.4028234663852886e38 || mr < -3.4028234663852886e38) {
     return nan;
@@ -301,17 +302,17 @@ function lseOutKernel(this: ElemThis, m: number[], s: number[]): number {
 }
 
 function softmaxBackwardKernel(this: ElemThis, dy: number[], y: number[], c: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   return y[this.thread.x] * (dy[this.thread.x] - c[r]);
 }
 
 function logSoftmaxBackwardKernel(this: ElemThis, dy: number[], y: number[], S: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   return dy[this.thread.x] - Math.exp(y[this.thread.x]) * S[r];
 }
 
 function logSumExpBackwardKernel(this: ElemThis, dlse: number[], x: number[], lse: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.V);
+  const r = idiv(this.thread.x, this.constants.V);
   return dlse[r] * Math.exp(x[this.thread.x] - lse[r]);
 }
 

@@ -19,6 +19,7 @@
  */
 import type { Device } from '../device.js';
 import type { FloatFormat } from '../precision/formats.js';
+import { idiv } from '../kernels/gpujs/index-math.js';
 import type { Tensor } from '../tensor.js';
 
 export interface FormatStats {
@@ -162,8 +163,8 @@ function statsKernel(
   zeroMax: number,
   subMax: number,
 ): number {
-  const s = this.thread.x % 12;
-  const chunk = Math.floor(this.thread.x / 12);
+  const chunk = idiv(this.thread.x, 12);
+  const s = this.thread.x - chunk * 12;
   let acc = 0;
   if (s == 5 || s == 8) {
     acc = inf;

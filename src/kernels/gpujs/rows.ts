@@ -16,6 +16,7 @@
  */
 import type { GpuJsRuntime } from '../../backends/gpujs.js';
 import { ROW_CHUNK } from '../bounds.js';
+import { idiv } from './index-math.js';
 import type { Tensor } from '../../tensor.js';
 
 interface RowThis {
@@ -25,7 +26,7 @@ interface RowThis {
 
 /** NaN-propagating max of chunk `c` of row `r`; thread = r·NC + c. */
 function rowMaxKernel(this: RowThis, x: number[], nan: number, inf: number): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   let m = -inf;
@@ -48,7 +49,7 @@ function rowMaxKernel(this: RowThis, x: number[], nan: number, inf: number): num
 
 /** Plain sum of a chunk. */
 function rowSumKernel(this: RowThis, x: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   let s = 0;
@@ -62,7 +63,7 @@ function rowSumKernel(this: RowThis, x: number[]): number {
 
 /** Σ exp(x − m[row]) over a chunk. Terms with x = −Inf contribute exactly 0. */
 function rowSumExpKernel(this: RowThis, x: number[], m: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   const mr = m[r];
@@ -77,7 +78,7 @@ function rowSumExpKernel(this: RowThis, x: number[], m: number[]): number {
 
 /** Σ a·b over a chunk. */
 function rowDotKernel(this: RowThis, a: number[], b: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   let s = 0;
@@ -91,7 +92,7 @@ function rowDotKernel(this: RowThis, a: number[], b: number[]): number {
 
 /** Σ (x − mean[row])² over a chunk (the second pass of a two-pass variance). */
 function rowSumSqDevKernel(this: RowThis, x: number[], mean: number[]): number {
-  const r = Math.floor(this.thread.x / this.constants.NC);
+  const r = idiv(this.thread.x, this.constants.NC);
   const c = this.thread.x - r * this.constants.NC;
   const start = r * this.constants.L + c * this.constants.CH;
   const mu = mean[r];
@@ -166,7 +167,7 @@ interface ColThis {
 
 /** Σ over the rows of chunk `k` of column `c`; thread = k·C + c. */
 function colSumKernel(this: ColThis, x: number[]): number {
-  const k = Math.floor(this.thread.x / this.constants.C);
+  const k = idiv(this.thread.x, this.constants.C);
   const c = this.thread.x - k * this.constants.C;
   let s = 0;
   for (let i = 0; i < this.constants.CH; i++) {
@@ -180,7 +181,7 @@ function colSumKernel(this: ColThis, x: number[]): number {
 
 /** Σ a·b over the rows of chunk `k` of column `c`. */
 function colDotKernel(this: ColThis, a: number[], b: number[]): number {
-  const k = Math.floor(this.thread.x / this.constants.C);
+  const k = idiv(this.thread.x, this.constants.C);
   const c = this.thread.x - k * this.constants.C;
   let s = 0;
   for (let i = 0; i < this.constants.CH; i++) {
