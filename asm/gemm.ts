@@ -8,19 +8,28 @@
  * multiplication", 2008), sized for this machine kind (48 KiB L1d, 1 MiB L2
  * per core, shared L3):
  *   for jc in N by NC:  for pc in K by KC:  pack op(B)[pc:+KC, jc:+NC] into
- *   NR-column strips (KC × NR each, 8 KiB: stays in L1 while it is reused)
+ *   NR-column strips (KC·NC·4 = 1 MiB in all; one strip, KC × NR = 8 KiB,
+ *   stays in L1 while the A strips stream past it)
  *     for ic in M by MC:  pack op(A)[ic:+MC, pc:+KC] into MR-row strips
  *     (MC·KC·4 = 240 KiB: lives in L2)
  *       for each NR strip, for each MR strip: the MR × NR micro-kernel.
+ * KC, MC and NC were varied (KC 128–512, MC 120–480, NC 1024–3072): all
+ * within ±3 % at 1024×768×3072 and 512³ on one core, so the smallest
+ * workspace was kept.
  * Packing turns every operand layout (plain or transposed) into the same
  * unit-stride streams, so one micro-kernel serves all four cases; edges are
  * zero-padded to whole strips and only the valid part of a tile is written.
  *
- * Register tile: MR × NR = 6 × 8 floats = 12 f32x4 accumulators + 2 B vectors
- * + 1 broadcast A value = 15 of the 16 xmm registers (V8 keeps the 16th as
- * scratch). Per k step: 2 vector loads, 6 broadcast loads, 12 mul + 12 add.
- * wasm SIMD has no FMA (relaxed-simd is behind a flag in Node 20), so each
- * product is rounded and then each sum.
+ * Register tile: MR × NR = 4 × 8 floats = 8 f32x4 accumulators, + 2 B
+ * vectors + 1 broadcast A value + 1 product temporary = 12 of the 16 xmm
+ * registers. Per k step: 2 vector loads, 4 broadcast loads, 8 mul + 8 add.
+ * A 6 × 8 tile (12 accumulators, the textbook fit for 16 registers) leaves
+ * V8 11.3's register allocator too few free registers (it keeps scratch ones
+ * for itself): its disassembly shows accumulators spilled to the stack every
+ * step, and it ran at ~30 GFLOP/s against ~55 for 4 × 8 on one core (2 × 16
+ * is as fast; 3 × 12, 4 × 12, 5 × 8 spill too). wasm SIMD has no FMA
+ * (relaxed-simd is behind a flag in Node 20), so each product is rounded and
+ * then each sum.
  *
  * Summation order, the same for every element whichever thread computes it:
  *   c = ((bias + s_0) + s_1) + … with s_p = Σ_{k in block p} a_ik·b_kj summed
@@ -33,12 +42,12 @@
  * to ±Inf as they would in any float32 BLAS.
  */
 
-const MR: i32 = 6;
+const MR: i32 = 4;
 const NR: i32 = 8;
 /** Keep in step with GEMM_KC in src/backends/wasm/error-model.ts (its error bound depends on it). */
 const KC: i32 = 256;
 const MC: i32 = 240;
-const NC: i32 = 3072;
+const NC: i32 = 1024;
 
 export const GEMM_TRANS_A: i32 = 1;
 export const GEMM_TRANS_B: i32 = 2;
@@ -139,9 +148,11 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, pc: i32, kc: 
 }
 
 /**
- * The 6 × 8 micro-kernel: acc = Σ_k ap[k, 0:6] ⊗ bp[k, 0:8], then
+ * The 4 × 8 micro-kernel: acc = Σ_k ap[k, 0:4] ⊗ bp[k, 0:8], then
  *   init:  c = acc + bias (bias ≠ 0) or c = acc;  otherwise c = c + acc.
  * `c` points at the tile's first element with row stride ldc (floats).
+ * One k step per iteration: unrolling by 2 let the scheduler hoist the second
+ * step's loads and spilled accumulators (bench/wasm/NOTES.md).
  */
 // @ts-ignore: decorator
 @inline function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, init: bool, bias: usize): void {
@@ -149,58 +160,23 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, pc: i32, kc: 
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
-  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  // two k steps per iteration: the pointer updates and the loop branch are
-  // paid once per 48 multiply-adds (immediate offsets address the second step)
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    let b0 = v128.load(bp, 0);
-    let b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0)); c01 = f32x4.add(c01, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0)); c11 = f32x4.add(c11, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0)); c41 = f32x4.add(c41, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(a, b0)); c51 = f32x4.add(c51, f32x4.mul(a, b1));
-    b0 = v128.load(bp, 32);
-    b1 = v128.load(bp, 48);
-    a = v128.load32_splat(ap, 24);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0)); c01 = f32x4.add(c01, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 28);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0)); c11 = f32x4.add(c11, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 32);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 36);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 40);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0)); c41 = f32x4.add(c41, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 44);
-    c50 = f32x4.add(c50, f32x4.mul(a, b0)); c51 = f32x4.add(c51, f32x4.mul(a, b1));
-    ap += (2 * MR) << 2;
-    bp += (2 * NR) << 2;
-  }
-  if (k < kc) {
+  for (let k = 0; k < kc; k++) {
     const b0 = v128.load(bp, 0);
     const b1 = v128.load(bp, 16);
     let a = v128.load32_splat(ap, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0)); c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
     a = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0)); c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
     a = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
     a = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0)); c41 = f32x4.add(c41, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(a, b0)); c51 = f32x4.add(c51, f32x4.mul(a, b1));
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    ap += MR << 2;
+    bp += NR << 2;
   }
   const ld = <usize>ldc << 2;
   let p = c;
@@ -212,24 +188,18 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, pc: i32, kc: 
       c10 = f32x4.add(z0, c10); c11 = f32x4.add(z1, c11);
       c20 = f32x4.add(z0, c20); c21 = f32x4.add(z1, c21);
       c30 = f32x4.add(z0, c30); c31 = f32x4.add(z1, c31);
-      c40 = f32x4.add(z0, c40); c41 = f32x4.add(z1, c41);
-      c50 = f32x4.add(z0, c50); c51 = f32x4.add(z1, c51);
     }
   } else {
     c00 = f32x4.add(v128.load(p, 0), c00); c01 = f32x4.add(v128.load(p, 16), c01); p += ld;
     c10 = f32x4.add(v128.load(p, 0), c10); c11 = f32x4.add(v128.load(p, 16), c11); p += ld;
     c20 = f32x4.add(v128.load(p, 0), c20); c21 = f32x4.add(v128.load(p, 16), c21); p += ld;
-    c30 = f32x4.add(v128.load(p, 0), c30); c31 = f32x4.add(v128.load(p, 16), c31); p += ld;
-    c40 = f32x4.add(v128.load(p, 0), c40); c41 = f32x4.add(v128.load(p, 16), c41); p += ld;
-    c50 = f32x4.add(v128.load(p, 0), c50); c51 = f32x4.add(v128.load(p, 16), c51);
+    c30 = f32x4.add(v128.load(p, 0), c30); c31 = f32x4.add(v128.load(p, 16), c31);
     p = c;
   }
   v128.store(p, c00, 0); v128.store(p, c01, 16); p += ld;
   v128.store(p, c10, 0); v128.store(p, c11, 16); p += ld;
   v128.store(p, c20, 0); v128.store(p, c21, 16); p += ld;
-  v128.store(p, c30, 0); v128.store(p, c31, 16); p += ld;
-  v128.store(p, c40, 0); v128.store(p, c41, 16); p += ld;
-  v128.store(p, c50, 0); v128.store(p, c51, 16);
+  v128.store(p, c30, 0); v128.store(p, c31, 16);
 }
 
 /**

@@ -66,7 +66,7 @@ function kernelExports(raw: Record<string, unknown>): KernelExports {
 /** asm/gemm.ts flags and tile sizes. */
 const GEMM_TRANS_A = 1;
 const GEMM_TRANS_B = 2;
-const MR = 6;
+const MR = 4;
 const NR = 8;
 /** asm/maps.ts function ids. */
 const MAP_FN = { exp: 0, log: 1, tanh: 2, erf: 3 } as const;
