@@ -12,10 +12,11 @@ import { Rng } from '../../src/testing/values.js';
 /**
  * A runtime with two threads for this test file, destroyed after the file.
  * Call it at the top level of the file (`const rt = await runtime();`), where
- * its afterAll hook belongs to the whole file.
+ * its afterAll hook belongs to the whole file. Its split thresholds are low,
+ * so even small property cases run through the worker pool.
  */
 export async function runtime(): Promise<WasmRuntime> {
-  const rt = await WasmRuntime.create({ threads: 2 });
+  const rt = await WasmRuntime.create({ threads: 2, minFlopsPerThread: 1e5, minElementsPerThread: 1024 });
   afterAll(() => rt.destroy());
   return rt;
 }

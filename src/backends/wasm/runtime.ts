@@ -80,11 +80,15 @@ const ALIGN = 64;
 /**
  * Least work per participating thread, below which a kernel is not split.
  * An empty job on two threads costs 10–25 µs (Atomics.notify → wake → notify
- * back; `measureSplitOverhead`); the defaults give each thread several times
- * that, and were set where splitting starts to pay (bench/wasm/NOTES.md).
+ * back; `measureSplitOverhead`). On a machine whose other core is busy, a
+ * woken worker tends to be placed on the caller's core and a split of a
+ * sub-millisecond kernel gains nothing (measured: 2 threads = 1 thread + 8 µs
+ * up to 14 MFLOP and 262 K softmax elements, bench/wasm/NOTES.md); large
+ * kernels split well (1024×768×3072: 50 → 91 GFLOP/s). The defaults split
+ * from ~300 µs of single-thread work, where the loss under contention is ~3 %.
  */
-export const DEFAULT_MIN_FLOPS_PER_THREAD = 4e6;
-export const DEFAULT_MIN_ELEMENTS_PER_THREAD = 1 << 16;
+export const DEFAULT_MIN_FLOPS_PER_THREAD = 8e6;
+export const DEFAULT_MIN_ELEMENTS_PER_THREAD = 1 << 17;
 
 export interface WasmRuntimeOptions {
   /**
@@ -93,9 +97,9 @@ export interface WasmRuntimeOptions {
    * calling thread and never starts a worker.
    */
   threads?: number;
-  /** Least matmul work per thread before a kernel is split (FLOP; default 4·10^6). */
+  /** Least matmul work per thread before a kernel is split (FLOP; default 8·10^6). */
   minFlopsPerThread?: number;
-  /** Least elements per thread before a row or element-wise kernel is split (default 65,536). */
+  /** Least elements per thread before a row or element-wise kernel is split (default 131,072). */
   minElementsPerThread?: number;
 }
 
