@@ -7,3 +7,4 @@ export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions 
 export { residual, residualBackward } from './residual.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { adamw, type AdamWOptions, type AdamWState } from './adamw.js';
+export { gelu, geluBackward, type GeluOptions, type GeluApproximation } from './gelu.js';

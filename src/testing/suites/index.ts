@@ -3,6 +3,7 @@ import type { KernelCheck } from '../suite.js';
 import { attentionChecks } from './attention.js';
 import { softmaxChecks } from './softmax.js';
 import { residualChecks } from './residual.js';
+import { geluChecks } from './gelu.js';
 import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
 import { matmulChecks } from './matmul.js';
@@ -13,6 +14,7 @@ export const allChecks: Record<string, KernelCheck[]> = {
   attention: attentionChecks,
   softmax: softmaxChecks,
   residual: residualChecks,
+  gelu: geluChecks,
   heads: headsChecks,
   crossEntropy: crossEntropyChecks,
   matmul: matmulChecks,
