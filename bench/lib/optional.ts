@@ -1,0 +1,29 @@
+/**
+ * Parts of the library that land while the benchmarks already exist
+ * (LayerNorm, the GPT Trainer, the hand-written wasm backend) are found at run
+ * time: a module is imported only if its file is there, so the benchmarks run
+ * — and type-check — before and after it lands.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+/** Imports the first of `candidates` (paths under src/, without extension) that exists, or undefined. */
+export async function importOptional<T>(candidates: readonly string[]): Promise<{ module: T; path: string } | undefined> {
+  for (const c of candidates) {
+    for (const ext of ['.ts', '.js']) {
+      const file = SRC + c + ext;
+      if (existsSync(file)) {
+        const module = (await import(pathToFileURL(file).href)) as T;
+        return { module, path: `src/${c}${ext}` };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Names in `names` that `module` does not export as functions. */
+export function missingFunctions(module: object, names: readonly string[]): string[] {
+  return names.filter((n) => typeof (module as Record<string, unknown>)[n] !== 'function');
+}

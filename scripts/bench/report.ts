@@ -1,0 +1,330 @@
+/**
+ * Writes bench/RESULTS.md from a benchmark run (bench/results/bench-<mode>.json).
+ *
+ *   npx tsx scripts/bench/report.ts [--mode quick|full] [--in file.json] [--out bench/RESULTS.md]
+ *
+ * bench/run.ts calls writeReport() at the end of every run. Without --mode
+ * the newer of bench-full.json and bench-quick.json is used.
+ *
+ * Conventions in the tables:
+ *   - "ours" is the best of the library's backends on the case, by median
+ *     time, among its primary figures (webgpu resident; the host backends as
+ *     they run); "peer" the best of tfjs-cpu, tfjs-wasm (1 and 2 threads),
+ *     tfjs-webgpu (resident) and the TypeScript loop.
+ *   - ratio = our median / the peer's median: above 1 we are slower; ✗ marks
+ *     more than 3× (bench/NOTES.md takes each of those up).
+ *   - the ceiling time is the case's bytes at the best measured memory copy
+ *     (GB/s kernels) or its FLOPs at the best matmul rate of the run
+ *     (GFLOP/s kernels); "× ceiling" = our median / that time.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchRun, CaseRecord, SubjectResult } from '../../bench/lib/results.js';
+import { fromJson } from '../../bench/lib/results.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The issue's goals: tfjs-wasm (2 threads) measured on this machine kind. */
+const ISSUE_GOALS: { id: string; ms: number; label: string }[] = [
+  { id: 'softmax.forward.1024x4096', ms: 7, label: 'softmax (1024×4096)' },
+  { id: 'layerNorm.forward.4096x768', ms: 12, label: 'LayerNorm (4096×768)' },
+  { id: 'gelu.forward.erf.4M', ms: 82, label: 'GELU 4M' },
+  { id: 'matmul.forward.512x512x512', ms: 5.2, label: 'matmul 512³' },
+  { id: 'attention.forward.4x12x256x64', ms: 350, label: 'causal attention' },
+];
+
+const PRIMARY = new Set(['resident', 'host']);
+
+function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 100) return `${ms.toFixed(0)} ms`;
+  if (ms >= 10) return `${ms.toFixed(1)} ms`;
+  return `${ms.toFixed(2)} ms`;
+}
+
+function fmtSpread(r: CaseRecord): string {
+  const t = r.timing!;
+  return `${fmtMs(t.medianMs)} (${fmtMs(t.p10Ms)}–${fmtMs(t.p90Ms)})`;
+}
+
+function fmtThroughput(r: CaseRecord): string {
+  if (r.throughput === undefined) return '—';
+  if (r.metric === 'tokens/s') return `${r.throughput.toFixed(0)} tok/s`;
+  return `${r.throughput.toPrecision(3)} ${r.metric}`;
+}
+
+function fmtRatio(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return '—';
+  const s = x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2);
+  return `${s}×${x > 3 ? ' ✗' : ''}`;
+}
+
+function label(r: CaseRecord): string {
+  return r.variant === 'resident' ? `${r.subject} (resident)` : r.variant === 'io' ? `${r.subject} (upload + readback)` : r.subject;
+}
+
+function kindOf(run: BenchRun, subject: string): 'ours' | 'peer' {
+  return run.subjects.find((s) => s.subject.id === subject)?.subject.kind ?? 'peer';
+}
+
+interface CaseView {
+  id: string;
+  kernel: string;
+  phase: string;
+  size: string;
+  metric: string;
+  work: number;
+  records: CaseRecord[];
+  ours?: CaseRecord;
+  peer?: CaseRecord;
+  ceilingMs?: number;
+}
+
+function best(recs: CaseRecord[]): CaseRecord | undefined {
+  let b: CaseRecord | undefined;
+  for (const r of recs) if (r.timing && PRIMARY.has(r.variant) && (!b || r.timing.medianMs < b.timing!.medianMs)) b = r;
+  return b;
+}
+
+export function caseViews(run: BenchRun): CaseView[] {
+  const bandwidth = Math.max(0, ...run.ceilings.map((c) => c.gbps));
+  const flops = bestMatmul(run)?.throughput ?? 0;
+  const views = new Map<string, CaseView>();
+  for (const s of run.subjects)
+    for (const r of s.records) {
+      let v = views.get(r.id);
+      if (!v) {
+        v = { id: r.id, kernel: r.kernel, phase: r.phase, size: r.size, metric: r.metric, work: r.work, records: [] };
+        views.set(r.id, v);
+      }
+      v.records.push(r);
+    }
+  for (const v of views.values()) {
+    v.ours = best(v.records.filter((r) => kindOf(run, r.subject) === 'ours'));
+    v.peer = best(v.records.filter((r) => kindOf(run, r.subject) === 'peer'));
+    if (v.metric === 'GB/s' && bandwidth > 0) v.ceilingMs = (v.work / (bandwidth * 1e9)) * 1000;
+    if (v.metric === 'GFLOP/s' && flops > 0) v.ceilingMs = (v.work / (flops * 1e9)) * 1000;
+  }
+  return [...views.values()];
+}
+
+/** The fastest matmul of the run (any subject), by GFLOP/s: the compute ceiling. */
+export function bestMatmul(run: BenchRun): CaseRecord | undefined {
+  let b: CaseRecord | undefined;
+  for (const s of run.subjects)
+    for (const r of s.records) if (r.kernel === 'matmul' && r.throughput !== undefined && PRIMARY.has(r.variant) && (!b || r.throughput > b.throughput!)) b = r;
+  return b;
+}
+
+function cpuShare(s: SubjectResult): string {
+  const xs = s.records.filter((r) => r.timing).map((r) => r.timing!.cpuPerWall).sort((a, b) => a - b);
+  return xs.length ? xs[Math.floor(xs.length / 2)].toFixed(2) : '—';
+}
+
+function worstCheck(r: CaseRecord): string {
+  if (!r.checks?.length) return '—';
+  const worst = Math.max(...r.checks.map((c) => c.maxRatio));
+  const ok = r.checks.every((c) => c.ok);
+  return `${ok ? '✓' : '✗'} ${worst === 0 ? 'exact' : `${worst.toPrecision(2)} of bound`}`;
+}
+
+export function renderReport(run: BenchRun): string {
+  const L: string[] = [];
+  const views = caseViews(run);
+  const m = run.machine;
+  const bw = [...run.ceilings].sort((a, b) => b.gbps - a.gbps)[0];
+  const mm = bestMatmul(run);
+  const cmd = run.mode === 'full' ? 'npm run bench:full' : 'npm run bench';
+  L.push('# Benchmark results');
+  L.push('');
+  L.push(`Generated by \`scripts/bench/report.ts\` from \`bench/results/bench-${run.mode}.json\` (\`${cmd}\`, ${run.date}, ${run.seconds.toFixed(0)} s). Every figure below was measured in that one run; every result of ours was checked against the FP64 reference within its kernel's error bound before it was timed. Method, FLOP and byte counts: bench/NOTES.md and the case files under bench/kernels/. Charts (benny): \`bench/results/charts/${run.mode}/index.html\`.`);
+  L.push('');
+  L.push('## Machine');
+  L.push('');
+  L.push(`- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}; Node ${m.node}`);
+  L.push(`- WebGPU adapter: ${m.adapter}`);
+  L.push(`- Load average (1 min) at start ${m.loadStart.toFixed(2)}, at end ${m.loadEnd.toFixed(2)}${Math.max(m.loadStart, m.loadEnd) > m.cores ? ` — **the machine was shared with other work during this run** (load above its ${m.cores} cores), so every figure is slower than on an idle machine; the cpu/wall column shows how much CPU each measurement got` : ''}.`);
+  L.push(`- Subjects: ${run.subjects.map((s) => `${s.subject.id}${s.subject.available ? '' : ' (unavailable)'}`).join(', ')}.`);
+  L.push('');
+  L.push('| subject | what | available | median cpu/wall |');
+  L.push('| --- | --- | --- | --- |');
+  for (const s of run.subjects) L.push(`| ${s.subject.id} | ${s.subject.available ? s.subject.detail : '—'} | ${s.subject.available ? 'yes' : `no: ${s.subject.detail}`} | ${cpuShare(s)} |`);
+  L.push('');
+  L.push('## Ceilings (measured in this run)');
+  L.push('');
+  L.push('| ceiling | value | how |');
+  L.push('| --- | --- | --- |');
+  for (const c of run.ceilings) L.push(`| memory: ${c.name} | ${c.gbps.toFixed(1)} GB/s | ${c.detail}; bytes read + written |`);
+  if (mm) L.push(`| compute: best matmul | ${mm.throughput!.toFixed(1)} GFLOP/s | ${label(mm)} on ${mm.id} |`);
+  L.push('');
+  L.push(`Memory-bound cases are held against ${bw ? `${bw.gbps.toFixed(1)} GB/s (${bw.name})` : 'no measured bandwidth'}; compute-bound ones against ${mm ? `${mm.throughput!.toFixed(1)} GFLOP/s` : 'no measured matmul'}. (For scale: a STREAM copy in C reaches ≈25 GB/s on one core of this machine kind and the float32 FMA peak is ≈229 GFLOP/s on two; JavaScript and WebAssembly reach less.)`);
+  L.push('');
+
+  L.push('## Per case: our best backend against the best peer and the ceiling');
+  L.push('');
+  L.push('| kernel | phase | size | ours (best backend) | median (p10–p90) | throughput | best peer | peer median | ours / peer | ceiling | ours / ceiling |');
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const v of views) {
+    const o = v.ours;
+    const p = v.peer;
+    const ratio = o && p ? o.timing!.medianMs / p.timing!.medianMs : undefined;
+    const ceil = o && v.ceilingMs ? o.timing!.medianMs / v.ceilingMs : undefined;
+    const why = !o ? (v.records.find((r) => kindOf(run, r.subject) === 'ours' && r.status !== 'ok')?.message?.split('\n')[0] ?? 'not run') : '';
+    L.push(
+      `| ${v.kernel} | ${v.phase} | ${v.size} | ${o ? label(o) : `— (${why})`} | ${o ? fmtSpread(o) : '—'} | ${o ? fmtThroughput(o) : '—'} | ${p ? label(p) : '—'} | ${p ? fmtSpread(p) : '—'} | ${fmtRatio(ratio)} | ${v.ceilingMs ? fmtMs(v.ceilingMs) : '—'} | ${fmtRatio(ceil).replace(' ✗', '')} |`,
+    );
+  }
+  L.push('');
+
+  // per kernel roll-up
+  L.push('## Per kernel');
+  L.push('');
+  L.push('| kernel | cases | our best backends | ours / best peer (per case) | ours / ceiling (per case) |');
+  L.push('| --- | --- | --- | --- | --- |');
+  const kernels = [...new Set(views.map((v) => v.kernel))];
+  for (const k of kernels) {
+    const vs = views.filter((v) => v.kernel === k);
+    const backends = [...new Set(vs.filter((v) => v.ours).map((v) => label(v.ours!)))];
+    const ratios = vs.map((v) => (v.ours && v.peer ? `${v.phase} ${shortSize(v)} ${fmtRatio(v.ours.timing!.medianMs / v.peer.timing!.medianMs)}` : `${v.phase} ${shortSize(v)} —`));
+    const ceils = vs.map((v) => (v.ours && v.ceilingMs ? `${v.phase} ${shortSize(v)} ${fmtRatio(v.ours.timing!.medianMs / v.ceilingMs).replace(' ✗', '')}` : `${v.phase} ${shortSize(v)} —`));
+    L.push(`| ${k} | ${vs.length} | ${backends.join(', ') || '—'} | ${ratios.join('; ')} | ${ceils.join('; ')} |`);
+  }
+  L.push('');
+
+  // issue goals
+  L.push("## The issue's goals (tfjs-wasm, 2 threads, as the issue measured it) against this run");
+  L.push('');
+  L.push('| case | issue: tfjs-wasm 2 threads | this run: tfjs-wasm-2t | this run: best peer | this run: ours (best) |');
+  L.push('| --- | --- | --- | --- | --- |');
+  for (const g of ISSUE_GOALS) {
+    const v = views.find((x) => x.id === g.id);
+    const t2 = v?.records.find((r) => r.subject === 'tfjs-wasm-2t' && r.timing);
+    L.push(`| ${g.label} | ${fmtMs(g.ms)} | ${t2 ? fmtMs(t2.timing!.medianMs) : '—'} | ${v?.peer ? `${fmtMs(v.peer.timing!.medianMs)} (${label(v.peer)})` : '—'} | ${v?.ours ? `${fmtMs(v.ours.timing!.medianMs)} (${label(v.ours)})` : '—'} |`);
+  }
+  const probe = run.tfjsWasmThreads as { conclusion?: string; matmul512Ms?: number; cpuPerWall?: number; flagInNode?: boolean } | undefined;
+  L.push('');
+  L.push(
+    `tfjs-wasm and threads in Node: \`setThreadsCount(2)\` is accepted but tfjs-wasm 4.22 never loads its threaded build in Node (WASM_HAS_MULTITHREAD_SUPPORT is hard-wired to false when IS_NODE, tfjs issue #3830), so tfjs-wasm-2t is the single-threaded backend again (its getThreadsCount() is in the subjects table).` +
+      (probe?.conclusion ? ` Forcing the threaded build (bench/peers/tfjs-wasm-threads.ts): ${probe.conclusion}${probe.matmul512Ms ? `; 512³ matMul ${fmtMs(probe.matmul512Ms)} at cpu/wall ${probe.cpuPerWall?.toFixed(2)}` : ''}.` : ''),
+  );
+  L.push('');
+
+  // full tables
+  L.push('## Every subject, per case');
+  L.push('');
+  L.push('Median per call with the 10th–90th percentile of the benchmark.js samples; n samples; throughput at the median; ratio to the best peer; the check against the FP64 reference (largest error as a fraction of the kernel\'s bound; for peers, under our loosest float32 bound, informational); CPU time / wall time while it ran.');
+  for (const v of views) {
+    L.push('');
+    L.push(`### ${v.kernel} ${v.phase}, ${v.size}`);
+    L.push('');
+    L.push(`${v.records[0]?.workNote ?? ''}: ${fmtWork(v)} per call.`);
+    L.push('');
+    L.push('| subject | median (p10–p90) | n | throughput | / best peer | check | cpu/wall |');
+    L.push('| --- | --- | --- | --- | --- | --- | --- |');
+    const sorted = [...v.records].sort((a, b) => (a.timing?.medianMs ?? Infinity) - (b.timing?.medianMs ?? Infinity));
+    for (const r of sorted) {
+      if (!r.timing) {
+        L.push(`| ${label(r)} | ${r.status}: ${(r.message ?? '').split('\n')[0].replace(/\|/g, '/').slice(0, 140)} | | | | ${worstCheck(r)} | |`);
+        continue;
+      }
+      const ratio = v.peer ? r.timing.medianMs / v.peer.timing!.medianMs : undefined;
+      L.push(`| ${kindOf(run, r.subject) === 'ours' ? `**${label(r)}**` : label(r)} | ${fmtSpread(r)} | ${r.timing.samples} | ${fmtThroughput(r)} | ${fmtRatio(ratio)} | ${worstCheck(r)} | ${r.timing.cpuPerWall.toFixed(2)} |`);
+    }
+  }
+  L.push('');
+
+  // dispatcher
+  L.push('## The dispatcher and tracing');
+  L.push('');
+  if (run.dispatch.results.length) {
+    L.push(`Measured by bench/dispatch.bench.ts on ${run.dispatch.backend}.`);
+    L.push('');
+    L.push('| what | per call (median) | p10–p90 | note |');
+    L.push('| --- | --- | --- | --- |');
+    for (const d of run.dispatch.results) {
+      const f = (us: number) => (us >= 1000 ? fmtMs(us / 1000) : `${us.toFixed(2)} µs`);
+      L.push(`| ${d.name} | ${f(d.us)} | ${f(d.p10)}–${f(d.p90)} | ${d.detail} |`);
+    }
+  } else L.push(`Not measured: ${run.dispatch.error ?? 'unknown error'}.`);
+  L.push('');
+
+  // rounding
+  L.push('## fp16 / bf16 array rounding');
+  L.push('');
+  const castRows = views.filter((v) => v.kernel.startsWith('cast'));
+  for (const v of castRows) {
+    const recs = v.records.filter((r) => r.timing).sort((a, b) => a.timing!.medianMs - b.timing!.medianMs);
+    L.push(`- ${v.kernel} on the device (the dispatched cast kernel, 4M values): ${recs.map((r) => `${label(r)} ${fmtMs(r.timing!.medianMs)} (${((v.work / 8 / (r.timing!.medianMs / 1000)) / 1e6).toFixed(0)} M values/s)`).join('; ') || '—'}`);
+  }
+  if (run.rounding?.results.length) {
+    L.push(`- Host \`roundArray\` (${run.rounding.source}):`);
+    L.push('');
+    L.push('| case | values / s | ± |');
+    L.push('| --- | --- | --- |');
+    for (const r of run.rounding.results) L.push(`| ${r.name} | ${(r.elementsPerSecond / 1e6).toFixed(0)} M | ${r.marginPercent.toFixed(1)}% |`);
+  } else L.push(`- Host roundArray: ${run.rounding?.error ?? 'not measured'}`);
+  L.push('');
+
+  // not run
+  const missing = new Map<string, string>();
+  for (const s of run.subjects)
+    for (const r of s.records)
+      if (s.subject.kind === 'ours' && r.status === 'missing' && r.message) missing.set(`${r.kernel}`, r.message);
+  const unavailable = run.subjects.filter((s) => !s.subject.available);
+  if (missing.size || unavailable.length || run.notes.length) {
+    L.push('## Not measured, and why');
+    L.push('');
+    for (const [k, msg] of missing) L.push(`- ${k}: ${msg}`);
+    for (const s of unavailable) L.push(`- subject ${s.subject.id}: ${s.subject.detail}`);
+    for (const n of run.notes) L.push(`- ${n}`);
+    if (run.mode === 'quick') L.push('- Quick mode runs every case, but the slow subjects (gpu.js cpu and headlessgl and webasm sync, the FP64 reference, tfjs-cpu, tfjs-webgpu, the loop) skip the O(n³) cases and the minor kernels; `npm run bench:full` runs everything.');
+    L.push('');
+  }
+  if (run.failures.length) {
+    L.push('## FAILURES');
+    L.push('');
+    for (const f of run.failures) L.push(`- ${f}`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+function shortSize(v: CaseView): string {
+  return v.size.split(',')[0].replace(/^\(/, '').replace(/\)$/, '');
+}
+
+function fmtWork(v: CaseView): string {
+  if (v.metric === 'GB/s') return `${(v.work / 1e6).toFixed(1)} MB`;
+  if (v.metric === 'GFLOP/s') return `${(v.work / 1e9).toFixed(3)} GFLOP`;
+  if (v.metric === 'tokens/s') return `${v.work} tokens`;
+  return `${v.work}`;
+}
+
+export function writeReport(run: BenchRun, file: string): string {
+  const md = renderReport(run);
+  writeFileSync(file, md + '\n');
+  return md;
+}
+
+function main(): void {
+  const get = (n: string) => {
+    const i = process.argv.indexOf(`--${n}`);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const out = get('out') ?? path.join(ROOT, 'bench', 'RESULTS.md');
+  let input = get('in');
+  if (!input) {
+    const mode = get('mode');
+    const candidates = (mode ? [mode] : ['full', 'quick']).map((m) => path.join(ROOT, 'bench', 'results', `bench-${m}.json`)).filter((f) => existsSync(f));
+    candidates.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    input = candidates[0];
+  }
+  if (!input) throw new Error('scripts/bench/report.ts: no bench/results/bench-*.json; run `npm run bench` first');
+  const run = fromJson<BenchRun>(readFileSync(input, 'utf8'));
+  writeReport(run, out);
+  console.log(`wrote ${path.relative(ROOT, out)} from ${path.relative(ROOT, input)}`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]).endsWith(path.join('scripts', 'bench', 'report.ts'))) main();
