@@ -22,6 +22,7 @@ import { encodeArray, encode, roundArray, roundTo } from '../../src/precision/ro
 import type { FormatName } from '../../src/precision/formats.js';
 
 const M4 = 4 * 1024 * 1024;
+const loadBefore = os.loadavg()[0];
 
 /** Deterministic gradient-like data with outliers (xorshift32 + Box–Muller). */
 function gradients(n: number, seed = 12345): Float32Array {
@@ -104,13 +105,21 @@ const rows = summary.results.map((r) => {
   const c = cases.find((x) => x.name === r.name)!;
   return { name: r.name, elements: c.n, elementsPerSecond: r.ops * c.n, marginPercent: r.margin, samples: r.samples };
 });
-console.log('\nelements / second:');
+console.log(`\nelements / second (1-minute load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after, on ${os.cpus().length} cores):`);
 for (const r of rows) console.log(`  ${r.name.padEnd(52)} ${(r.elementsPerSecond / 1e6).toFixed(0).padStart(5)} M/s  ±${r.marginPercent.toFixed(1)}%`);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(
   'bench/results/precision-round-summary.json',
   JSON.stringify(
-    { date: new Date().toISOString(), node: process.version, cpu: `${os.cpus()[0]?.model?.trim()} × ${os.cpus().length}`, checksum: sink, results: rows },
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: `${os.cpus()[0]?.model?.trim()} × ${os.cpus().length}`,
+      // other work on the machine slows every case; record how busy it was (1-minute load average before and after)
+      loadAverage: { before: loadBefore, after: os.loadavg()[0] },
+      checksum: sink,
+      results: rows,
+    },
     null,
     2,
   ) + '\n',
