@@ -2,25 +2,27 @@
  * Why loss scaling matters, measured.
  *
  * A small 2-layer MLP (D → H ReLU → K, softmax cross-entropy, mean over the
- * batch) is trained on synthetic Gaussian-cluster data three ways:
+ * batch) is trained with SGD on synthetic Gaussian-cluster data.
  *
- *   1. float32 throughout (the reference);
- *   2. emulated float16 mixed precision without loss scaling: float32 master
- *      weights, but weights, activations and every backward tensor (the logit
- *      gradient, the hidden gradient, the weight gradients) are stored in
- *      float16, as on hardware with float16 storage;
- *   3. the same with `DynamicLossScaler` (PyTorch defaults): the backward pass
- *      starts from dLoss = S instead of 1, so every backward tensor is S times
- *      larger while stored in float16; gradients are unscaled in float32 and
- *      overflowing steps are skipped.
+ * Part A (what the issue asks for): follow a float32 training run and, at
+ * every step, round the float32 model's gradients to float16
+ *   - directly ("no scaling"), and
+ *   - as `DynamicLossScaler` (PyTorch defaults) has them stored: the backward
+ *     pass started from dLoss = S, so the gradients are S·g (S a power of two,
+ *     exact in float32), rounded to float16, then unscaled in float32 by the
+ *     scaler (and the step skipped if anything overflowed).
+ * Count, among the elements that are nonzero in float32, those that became
+ * exactly zero ("lost to underflow") and those stored below float16's
+ * normal range 2^−14 (kept, but with reduced precision). The weight
+ * gradients and the logit gradient (the first activation gradient of the
+ * backward pass) are counted separately.
  *
- * At every step of runs 2 and 3 the float32 gradient at the same weights is
- * computed too, and we count the elements that are nonzero in float32 but
- * became exactly zero through float16 ("lost to underflow"), and those whose
- * relative error exceeds float16's half-ulp 2^−11 by more than 2× (precision
- * lost in float16's subnormal range).
+ * Part B: train end to end with emulated float16 mixed precision — float32
+ * master weights, but weights, activations and every backward tensor stored
+ * in float16 — without and with the scaler, against float32 throughout;
+ * report the lost weight-gradient elements and the final loss.
  *
- *   npx tsx scripts/precision/loss-scaling-demo.ts [--steps 600] [--json out.json]
+ *   npx tsx scripts/precision/loss-scaling-demo.ts [--steps 2400] [--noise 0.4] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { DynamicLossScaler } from '../../src/precision/loss-scaler.js';
@@ -31,7 +33,7 @@ const arg = (name: string, def: number) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const STEPS = arg('steps', 600);
+const STEPS = arg('steps', 2400);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 // shapes: N samples, B batch, D inputs, H hidden, K classes
@@ -336,6 +338,12 @@ for (const r of shown) {
 }
 console.log(
   `| all ${rows.length} steps | | | ${pct(totals.zeroedPlain, totals.nonzero)} | ${pct(totals.zeroedScaled, totals.nonzeroKept)} | ${pct(totals.subnormalPlain, totals.nonzero)} | ${pct(totals.subnormalScaled, totals.nonzeroKept)} | ${pct(totals.dlPlain, totals.dlNonzero)} | ${pct(totals.dlScaled, totals.dlNonzero)} | |`,
+);
+const n = (x: number) => x.toLocaleString('en-US');
+console.log(
+  `\nCounts over all steps: weight-gradient elements lost to zero ${n(totals.zeroedPlain)} of ${n(totals.nonzero)} without scaling, ` +
+    `${n(totals.zeroedScaled)} of ${n(totals.nonzeroKept)} with the scaler; logit-gradient elements ${n(totals.dlPlain)} of ${n(totals.dlNonzero)} without, ` +
+    `${n(totals.dlScaled)} with; stored below float16's normal range ${n(totals.subnormalPlain)} without, ${n(totals.subnormalScaled)} with.`,
 );
 const skippedA = rows.filter((r) => r.skipped).map((r) => r.step);
 console.log(`\nScaler: ${skippedA.length} skipped step(s)${skippedA.length ? ` (${skippedA.slice(0, 10).join(', ')}${skippedA.length > 10 ? ', …' : ''})` : ''}, final scale ${scaler.scale}.`);
