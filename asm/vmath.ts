@@ -43,10 +43,15 @@ const E4: f32 = 0.00138388947; // 0x3ab563a0
  * first subtraction is exact (Sterbenz: x and n·LN2_HI are within a factor 2
  * of each other for n ≠ 0), so r carries one rounding. |r| ≤ ln2/2 (+ 2^-16
  * from rounding x·log2 e).
- * Reconstruction: exp(x) = p·2^n with n ∈ [−150, 129] after the clamp, done as
+ * Reconstruction: exp(x) = p·2^n. When 2^n is a normal float in every lane
+ * (n ∈ [−126, 127], i.e. x ∈ ~[−87.7, 88.4]: nearly always, and always for
+ * softmax's x − max ≥ −87.3) x needs no clamp and one product suffices.
+ * Otherwise `expSlow` clamps x to [−104, 89] (n ∈ [−150, 129]) and scales by
  * (p·2^⌊n/2⌋)·2^(n−⌊n/2⌋): both factors are normal floats, the first product
  * is exact and the second rounds once, so subnormal results are rounded once
  * and overflow happens in the last product, exactly where float32 overflows.
+ * The branch is per vector of 4 lanes; both paths give the same bits where
+ * both apply, so the result of a lane never depends on its neighbours.
  *
  * Special cases: exp(±0) = 1; exp(+Inf) = +Inf; exp(−Inf) = +0; exp(NaN) = NaN;
  * exp(x) = +Inf for x ≥ 88.72283935546875 (0x42b17218), finite for
@@ -55,17 +60,36 @@ const E4: f32 = 0.00138388947; // 0x3ab563a0
  */
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
-  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
-  // round to nearest integer by adding 1.5·2^23: the sum's last mantissa bits are n
-  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
-  const n = f32x4.sub(t, f32x4.splat(SHIFTER));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI)));
+  // fast path, no clamp: when every lane has 2^n normal, x was in range
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
+  // n + 127, the biased exponent of 2^n (garbage, and outside [1, 254], for NaN, ±Inf and |x| ≥ 2^21)
+  const e = i32x4.sub(t, i32x4.splat(SHIFTER_BITS - 127));
+  const outside = v128.or(i32x4.lt_s(e, i32x4.splat(1)), i32x4.gt_s(e, i32x4.splat(254)));
+  if (!v128.any_true(outside)) return f32x4.mul(expPoly(x, f32x4.sub(t, f32x4.splat(SHIFTER))), i32x4.shl(e, 23));
+  return expSlow(x);
+}
+
+/** exp(r)·… part shared by both paths: p ≈ exp(x − n·ln 2) for the integer-valued float n. */
+// @ts-ignore: decorator
+@inline function expPoly(x: v128, n: v128): v128 {
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
   let q = f32x4.add(f32x4.mul(r, f32x4.splat(E4)), f32x4.splat(E3));
   q = f32x4.add(f32x4.mul(q, r), f32x4.splat(E2));
   q = f32x4.add(f32x4.mul(q, r), f32x4.splat(E1));
   q = f32x4.add(f32x4.mul(q, r), f32x4.splat(E0));
-  const p = f32x4.add(f32x4.splat(1.0), f32x4.add(r, f32x4.mul(f32x4.mul(r, r), q)));
+  return f32x4.add(f32x4.splat(1.0), f32x4.add(r, f32x4.mul(f32x4.mul(r, r), q)));
+}
+
+/**
+ * The general path: clamp to [EXP_LO, EXP_HI] (NaN passes), reduce, and
+ * scale by two normal factors 2^⌊n/2⌋·2^(n−⌊n/2⌋), so subnormal results round
+ * once and overflow happens in the last product, where float32 overflows.
+ */
+function expSlow(x: v128): v128 {
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
+  const p = expPoly(xc, f32x4.sub(t, f32x4.splat(SHIFTER)));
   // a NaN lane makes ni garbage here, but p is NaN and so is the product
   const ni = i32x4.sub(t, i32x4.splat(SHIFTER_BITS));
   const n1 = i32x4.shr_s(ni, 1);
