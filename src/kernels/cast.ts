@@ -35,7 +35,11 @@ registerKernel<CastAttrs>({
   kernel: 'cast',
   phase: 'forward',
   backend: 'gpujs',
-  impl: async (d, { x }, { format }) => ({ y: await roundOnDevice(d, x.dtype === 'float32' ? x : Tensor.fromHost(Float32Array.from(x.data), x.shape), format) }),
+  impl: async (d, { x }, { format }) => {
+    if (x.dtype === 'float32') return { y: await roundOnDevice(d, x, format) };
+    // a float64 host tensor is rounded on the host, once: going through float32 first would round twice
+    return { y: Tensor.fromHost(roundArray(format, Float64Array.from(x.data), new Float32Array(x.size)), x.shape) };
+  },
 });
 
 /**
