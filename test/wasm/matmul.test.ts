@@ -212,6 +212,20 @@ describe('wasm matmul: backward', () => {
     );
   });
 
+  it('empty sizes follow src/kernels/matmul.ts: K = 0 → empty da, db and dbias = Σ_i dout; M = 0 → zero db, dbias; N = 0 → zero da', () => {
+    const dout = new Float32Array([1, 2, 3, 4, 5, 6]); // (M, N) = (2, 3)
+    const k0 = rt.matmulBackward(dout, new Float32Array(0), new Float32Array(0), 2, 0, 3, { bias: true });
+    expect([k0.da.length, k0.db.length]).toEqual([0, 0]);
+    expect(Array.from(k0.dbias!)).toEqual([5, 7, 9]);
+    const m0 = rt.matmulBackward(new Float32Array(0), new Float32Array(0), new Float32Array(4 * 3), 0, 4, 3, { bias: true });
+    expect(m0.da.length).toBe(0);
+    expect(Array.from(m0.db)).toEqual(new Array(12).fill(0));
+    expect(Array.from(m0.dbias!)).toEqual([0, 0, 0]);
+    const n0 = rt.matmulBackward(new Float32Array(0), new Float32Array(2 * 4).fill(1), new Float32Array(0), 2, 4, 0, { bias: true, transB: true });
+    expect(Array.from(n0.da)).toEqual(new Array(8).fill(0));
+    expect([n0.db.length, n0.dbias!.length]).toEqual([0, 0]);
+  });
+
   it('threaded and single-threaded backward agree bit for bit; dbias only when asked', () => {
     const M = 96, K = 200, N = 300;
     const a = matmulValues(7, M * K);
