@@ -8,3 +8,4 @@ export { residual, residualBackward } from './residual.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { adamw, type AdamWOptions, type AdamWState } from './adamw.js';
 export { gelu, geluBackward, type GeluOptions, type GeluApproximation } from './gelu.js';
+export { layerNorm, layerNormBackward, type LayerNormOptions, type LayerNormResult, type LayerNormGradients } from './layernorm.js';

@@ -4,6 +4,7 @@ import { attentionChecks } from './attention.js';
 import { softmaxChecks } from './softmax.js';
 import { residualChecks } from './residual.js';
 import { geluChecks } from './gelu.js';
+import { layerNormChecks } from './layernorm.js';
 import { headsChecks } from './heads.js';
 import { crossEntropyChecks } from './cross-entropy.js';
 import { matmulChecks } from './matmul.js';
@@ -15,6 +16,7 @@ export const allChecks: Record<string, KernelCheck[]> = {
   softmax: softmaxChecks,
   residual: residualChecks,
   gelu: geluChecks,
+  layerNorm: layerNormChecks,
   heads: headsChecks,
   crossEntropy: crossEntropyChecks,
   matmul: matmulChecks,
