@@ -389,7 +389,12 @@ export class WasmRuntime {
   // Heap views
   // -------------------------------------------------------------------------
 
-  /** A zeroed Float32Array of n floats in the wasm heap: kernels read and write it without copies. */
+  /**
+   * A zeroed Float32Array of n floats in the wasm heap: kernels read and write
+   * it without copies. Give it back with `free()`; one that is dropped is
+   * freed when it is garbage-collected, so keep the view itself alive while
+   * any subarray of it is in use.
+   */
   alloc(n: number): Float32Array {
     this.#checkAlive();
     checkDims('alloc', { n });
