@@ -20,7 +20,10 @@
  *     digit below x ≈ −6.
  *   - exp(−z²/2) is evaluated as exp(−zh²/2)·exp(−zl·(z + zh)/2) with zh = z
  *     cut to 8 fractional bits, so zh² is exact and the rounding of z² (which
- *     would cost |z²/2|·u relative, 100 ULP at z = 14) never happens.
+ *     would cost |z²/2|·u relative, 100 ULP at z = 14) never happens; and
+ *     exp(−zh²/2) is reduced to exp(r)·2^k, |r| ≤ 0.35, because GPU exp is
+ *     only promised within 3 + 2|arg| ULP (measured on llvmpipe: the erf-form
+ *     tail went from 89 ULP to 8 with the reduction).
  *   - 1 + tanh(y) = 2σ(2y) and 1 − tanh² y = 4σ(2y)σ(−2y); both come from
  *     e = exp(−2|y|) ≤ 1: y ≥ 0 gives σ(2y) = 1/(1 + e), y < 0 gives
  *     e/(1 + e). No exponential of a positive argument is taken, so nothing
@@ -335,16 +338,21 @@ const SECOND_ORDER = 1.01;
  * Relative error of the two factors e1·e2 = exp(−z²/2) as the kernels
  * compute them (the product itself is counted where it is formed):
  *   zh = floor(256z)/256 and zl = z − zh are exact, zh² is exact (≤ 12 + 12
- *   significant bits for z < 16), so a1 = −zh²/2 is exact and e1 = exp(a1)
- *   carries only expRel(a1); b = −zl·(z + zh)/2 carries 2u·|b| (one add, one
- *   product) and e2 = exp(b) adds expRel(b).
+ *   significant bits for z < 16), so a = −zh²/2 is exact. e1 = exp(r)·2^k
+ *   with a − k·LN2_HI exact and r = that − k·LN2_LO: |Δr| ≤ u·(|r| + |k·LN2_LO|)
+ *   + |k|·u·LN2_LO (the constant's own rounding) ≤ 0.35u for |r| ≤ 0.35 and
+ *   |k| ≤ 163; exp(r) adds expRel(0.35); 2^k and the product by it are exact
+ *   (or subnormal: counted in the tiny terms). b = −zl·(z + zh)/2 carries
+ *   2u·|b| (one add, one product) and e2 = exp(b) adds expRel(b).
  */
 function expSplitError(M: ErrorModel, z: number): number {
   const zh = Math.floor(z * 256) / 256;
-  const a1 = -0.5 * zh * zh;
   const b = -0.5 * (z - zh) * (z + zh);
-  return M.expRel(a1) + M.expRel(b) + 2 * M.u * Math.abs(b);
+  return M.expRel(EXP_REDUCED_MAX) + 0.35 * M.u + M.expRel(b) + 2 * M.u * Math.abs(b);
 }
+
+/** |r| after the Cody–Waite reduction: ln2/2 plus the slack of an off-by-one rounding of a/ln2. */
+const EXP_REDUCED_MAX = 0.35;
 
 /**
  * Relative error of M ≈ N(z)/D(z): the approximation (MILLS_APPROX_REL), Horner
@@ -477,13 +485,55 @@ export function geluBackwardBound(M: ErrorModel, dy: Float64Array, x: Float64Arr
 // ---------------------------------------------------------------------------
 
 /**
- * exp(−z²/2) = e1·e2 for 0 ≤ z < 16 (see expSplitError): e1 = exp(−zh²/2)
- * with zh = z cut to 8 fractional bits, so zh² is exact; e1 is the factor
+ * exp(−z²/2) = e1·e2 for 0 ≤ z < 16 (see expSplitError): e1 = exp(a) with
+ * a = −zh²/2 exact (zh = z cut to 8 fractional bits). GPU exp is only
+ * promised within 3 + 2|a| ULP (200 ULP at a = −100), so a is reduced first
+ * (Cody & Waite): a = k·ln2 + r, k = round(a/ln2) ∈ [−163, 0], with ln2 split
+ * as LN2_HI (15 significant bits, so k·LN2_HI and a − k·LN2_HI are exact:
+ * both are multiples of 2^-17 below 2^7) plus LN2_LO; then e1 = exp(r)·2^k,
+ * |r| ≤ 0.35, and 2^k is built from exact powers of two. e1 is the factor
  * that becomes subnormal in the tail, so the kernels multiply by it last.
  */
 function geluExpHi(z: number): number {
   const zh = Math.floor(z * 256) * 0.00390625;
-  return Math.exp(-0.5 * zh * zh);
+  const a = -0.5 * zh * zh;
+  const k = Math.floor(a * 1.4426950408889634 + 0.5);
+  const r = a - k * 0.693145751953125 - k * 1.4286068203094173e-6;
+  let n = -k;
+  let p = 1;
+  if (n >= 128) {
+    p = p * 5.421010862427522e-20;
+    p = p * 5.421010862427522e-20;
+    n = n - 128;
+  }
+  if (n >= 64) {
+    p = p * 5.421010862427522e-20;
+    n = n - 64;
+  }
+  if (n >= 32) {
+    p = p * 2.3283064365386963e-10;
+    n = n - 32;
+  }
+  if (n >= 16) {
+    p = p * 0.0000152587890625;
+    n = n - 16;
+  }
+  if (n >= 8) {
+    p = p * 0.00390625;
+    n = n - 8;
+  }
+  if (n >= 4) {
+    p = p * 0.0625;
+    n = n - 4;
+  }
+  if (n >= 2) {
+    p = p * 0.25;
+    n = n - 2;
+  }
+  if (n >= 1) {
+    p = p * 0.5;
+  }
+  return Math.exp(r) * p;
 }
 
 /** e2 = exp(−zl·(z + zh)/2), zl = z − zh ∈ [0, 2^-8): a factor in (0.94, 1]. */
