@@ -45,6 +45,9 @@ describe('layerNorm: empty, size-1 and higher-rank shapes', () => {
       expect(g.dx.shape).toEqual([2, 3, 3]);
       expect(g.dweight.shape).toEqual([3]);
       expect(g.dbias.shape).toEqual([3]);
+      // the statistics flattened to (N) are accepted too, with the same result
+      const g2 = await layerNormBackward(d, x, x, w3, r.mean.reshape([6]), r.rstd.reshape([6]));
+      expect(await g2.dx.toArray()).toEqual(await g.dx.toArray());
     });
   }
 });
