@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The kernel suites (test/kernels) run once per gpu.js backend, each backend
+ * The kernel suites (test/kernels) run once per device backend (the gpu.js modes
+ * and the wasm SIMD backend), each backend
  * in its own project and therefore its own worker processes: dawn's EGL and
  * headless-gl's GLX cannot share a process. Everything else runs once, in the
  * 'host' project.
  */
-const GPUJS_BACKENDS = ['webgpu', 'headlessgl', 'webasm', 'cpu'];
+const DEVICE_BACKENDS = ['webgpu', 'headlessgl', 'webasm', 'cpu', 'wasm'];
 
 export default defineConfig({
   test: {
@@ -23,7 +24,7 @@ export default defineConfig({
         extends: true,
         test: { name: 'host', include: ['test/**/*.test.ts'], exclude: ['test/kernels/**'] },
       },
-      ...GPUJS_BACKENDS.map((backend) => ({
+      ...DEVICE_BACKENDS.map((backend) => ({
         extends: true as const,
         test: { name: backend, include: ['test/kernels/**/*.test.ts'], env: { SK_BACKEND: backend } },
       })),

@@ -10,6 +10,8 @@
  *   - `headlessgl` gpu.js GLSL fragment shaders through the `gl` package (needs an X display).
  *   - `webasm`     gpu.js WebAssembly SIMD; `threads > 1` splits kernels over worker threads.
  *   - `cpu`        gpu.js transpiled JavaScript.
+ *   - `wasm`       hand-written WebAssembly SIMD kernels on worker threads (src/backends/wasm),
+ *                  the CPU fast path; kernels without a SIMD version run on gpu.js's cpu mode.
  *   - `reference`  the FP64 reference kernels (plain TypeScript over Float64Array).
  *   - `auto`       a hardware WebGPU adapter when there is one, else the fastest
  *                  backend that works here; `info.reason` says why it was chosen.
@@ -21,14 +23,19 @@ import os from 'node:os';
 import { ArgumentError, BackendUnavailableError, checkOptions } from './errors.js';
 import { GpuJsRuntime, loadGpuJs, type GpuJsMode } from './backends/gpujs.js';
 import { installWebGpu } from './backends/webgpu-node.js';
+import { WasmRuntime } from './backends/wasm/runtime.js';
 import { Tensor } from './tensor.js';
 
 const require = createRequire(import.meta.url);
 
-export const BACKENDS = ['webgpu', 'headlessgl', 'webasm', 'cpu', 'reference'] as const;
+export const BACKENDS = ['webgpu', 'headlessgl', 'webasm', 'cpu', 'wasm', 'reference'] as const;
 export type BackendName = (typeof BACKENDS)[number];
-/** Implementations are registered per family; gpu.js modes share one source. */
-export type BackendFamily = 'gpujs' | 'reference';
+/**
+ * Implementations are registered per family; gpu.js modes share one source.
+ * The wasm family falls back to gpu.js (cpu mode) for kernels it has no
+ * WebAssembly version of.
+ */
+export type BackendFamily = 'gpujs' | 'reference' | 'wasm';
 
 export interface DeviceInfo {
   backend: BackendName;
@@ -52,19 +59,22 @@ export interface DeviceInfo {
 
 export interface DeviceOptions {
   backend?: BackendName | 'auto';
-  /** webasm only: worker threads (default 1, synchronous). */
+  /** Worker threads: webasm (default 1, synchronous) and wasm (default: the machine's cores, at most 8). */
   threads?: number;
 }
 
 export class Device {
   readonly info: DeviceInfo;
-  /** The gpu.js runtime for gpu.js backends. */
+  /** The gpu.js runtime for gpu.js backends (cpu mode on the wasm device, for its fallback kernels). */
   readonly gpujs: GpuJsRuntime | undefined;
+  /** The WebAssembly SIMD runtime of the wasm device. */
+  readonly wasm: WasmRuntime | undefined;
   #destroyed = false;
 
-  constructor(info: DeviceInfo, gpujs?: GpuJsRuntime) {
+  constructor(info: DeviceInfo, gpujs?: GpuJsRuntime, wasm?: WasmRuntime) {
     this.info = Object.freeze({ ...info });
     this.gpujs = gpujs;
+    this.wasm = wasm;
   }
 
   get backend(): BackendName {
@@ -92,6 +102,7 @@ export class Device {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    if (this.wasm) await this.wasm.destroy();
     if (this.gpujs) {
       await this.gpujs.destroy();
       if (this.backend === 'webgpu') await releaseWebGpu();
@@ -232,7 +243,7 @@ export async function createDevice(options: DeviceOptions = {}): Promise<Device>
     throw new ArgumentError(`createDevice: unknown backend '${backend}'; expected one of 'auto', ${BACKENDS.map((b) => `'${b}'`).join(', ')}`);
   }
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) {
+  if (options.threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw new ArgumentError(`createDevice: 'threads' must be a positive integer, got ${String(options.threads)}`);
   }
   if (backend === 'reference') {
@@ -247,6 +258,7 @@ export async function createDevice(options: DeviceOptions = {}): Promise<Device>
       reason: 'requested',
     });
   }
+  if (backend === 'wasm') return createWasm(options.threads, 'requested');
   if (backend !== 'auto') return createGpuJs(backend, threads, 'requested');
   return createAuto(threads);
 }
@@ -269,6 +281,27 @@ async function createAuto(threads: number): Promise<Device> {
     notes.push((e as Error).message);
   }
   return createGpuJs('webasm', Math.max(threads, 1), `no WebGPU adapter: ${notes.join('; ')}`);
+}
+
+async function createWasm(threads: number | undefined, reason: string): Promise<Device> {
+  if (typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object' || typeof SharedArrayBuffer !== 'function') {
+    throw new BackendUnavailableError('wasm', 'wasm: this JavaScript engine has no WebAssembly threads (SharedArrayBuffer); Node.js 20 or later has them');
+  }
+  // the SIMD kernels register themselves (and the backend's error model) when first needed
+  await import('./backends/wasm/register.js');
+  const rt = await WasmRuntime.create(threads !== undefined ? { threads } : {});
+  const fallback = new GpuJsRuntime('cpu');
+  const info: DeviceInfo = {
+    backend: 'wasm',
+    family: 'wasm',
+    adapter: `${cpuName()} (WebAssembly SIMD, ${rt.threads} thread${rt.threads === 1 ? '' : 's'})`,
+    software: true,
+    precision: 'float32',
+    threads: rt.threads,
+    flushesSubnormals: false,
+    reason,
+  };
+  return new Device(info, fallback, rt);
 }
 
 /** What `probeBackends` found for one backend. */

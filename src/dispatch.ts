@@ -54,8 +54,13 @@ export function registeredKernels(): { kernel: string; phase: Phase; backend: st
   });
 }
 
+/** Where an implementation is looked for: the backend, its family, then the family it falls back to. */
+const FALLBACK: Partial<Record<BackendFamily, BackendFamily>> = { wasm: 'gpujs' };
+
 function lookup(device: Device, kernel: string, phase: Phase): KernelImpl<unknown> {
-  const impl = registry.get(regKey(kernel, phase, device.backend)) ?? registry.get(regKey(kernel, phase, device.family));
+  let impl = registry.get(regKey(kernel, phase, device.backend)) ?? registry.get(regKey(kernel, phase, device.family));
+  const fallback = FALLBACK[device.family];
+  if (!impl && fallback) impl = registry.get(regKey(kernel, phase, fallback));
   if (!impl) throw new ArgumentError(`no ${phase} implementation of kernel '${kernel}' for backend '${device.backend}'`);
   return impl as KernelImpl<unknown>;
 }

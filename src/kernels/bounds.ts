@@ -45,6 +45,14 @@ export interface ErrorModel {
   sqrtRel: number;
   /** Magnitudes below this may be flushed to zero (FLT_MIN where subnormals flush, else the smallest subnormal). */
   tiny: number;
+  /**
+   * Roundings one product passes through in the backend's dot products of
+   * length K (its matmul's summation order). Absent: the gpu.js kernel's
+   * (`matmulDepth` in matmul.ts).
+   */
+  dotDepth?: (K: number) => number;
+  /** Roundings one term passes through in the backend's column sums of M rows. Absent: the chunked `sumDepth`. */
+  colSumDepth?: (M: number) => number;
 }
 
 export const F32_EPS = 2 ** -23;
@@ -108,7 +116,16 @@ export const F64_MODEL: ErrorModel = {
   tiny: 2 ** -1074,
 };
 
+const registeredModels = new Map<string, ErrorModel>();
+
+/** Declares the error model of a backend (the wasm backend registers its own). */
+export function registerErrorModel(backend: string, model: ErrorModel): void {
+  registeredModels.set(backend, model);
+}
+
 export function errorModelFor(backend: string): ErrorModel {
+  const registered = registeredModels.get(backend);
+  if (registered) return registered;
   switch (backend) {
     case 'webgpu':
     case 'headlessgl':

@@ -159,7 +159,7 @@ function dotAllowance(M: ErrorModel, L: number, x: (k: number) => number, y: (k:
     S += p;
     if (Math.abs(xk) < M.tiny || Math.abs(yk) < M.tiny) flushed += p;
   }
-  return gamma(matmulDepth(L) + extra, M.u) * S + flushed + (L + 2) * M.tiny;
+  return gamma((M.dotDepth ?? matmulDepth)(L) + extra, M.u) * S + flushed + (L + 2) * M.tiny;
 }
 
 /**
@@ -235,7 +235,7 @@ export function matmulBackwardBound(
   for (let j = 0; j < N; j++) {
     let S = 0;
     for (let i = 0; i < M; i++) S += Math.abs(dout[i * N + j]);
-    dbias[j] = SECOND_ORDER * ((gamma(sumDepth(M), Me.u) + levels * Me.uStore) * S + (M + 1) * Me.tiny);
+    dbias[j] = SECOND_ORDER * ((gamma((Me.colSumDepth ?? sumDepth)(M), Me.u) + levels * Me.uStore) * S + (M + 1) * Me.tiny);
   }
   return {
     da: { allowed: da, note: `matmulBackward da: |Δda_ik| ≤ γ(⌈N/4⌉ + 2)·Σ_j|dout_ij b_kj| + u_store|da_ik| + flushed terms, ${Me.name}` },
