@@ -595,7 +595,11 @@ function geluTanhKernel(this: ElemThis, x: number[], negZero: number): number {
   return (v * e) / (1 + e);
 }
 
-function geluErfBackwardKernel(this: ElemThis, dy: number[], x: number[]): number {
+/**
+ * `zero` is the number 0 passed as an argument: GPU compilers fold a literal
+ * `dy * 0` to 0, but IEEE (and the reference) make NaN·0 and ±Inf·0 NaN.
+ */
+function geluErfBackwardKernel(this: ElemThis, dy: number[], x: number[], zero: number): number {
   const v = x[this.thread.x];
   const g = dy[this.thread.x];
   if (v != v) {
@@ -606,7 +610,7 @@ function geluErfBackwardKernel(this: ElemThis, dy: number[], x: number[]): numbe
     if (v > 0) {
       return g;
     }
-    return g * 0;
+    return g * zero;
   }
   const m = geluMills(z);
   const e2 = geluExpLo(z);
@@ -618,7 +622,7 @@ function geluErfBackwardKernel(this: ElemThis, dy: number[], x: number[]): numbe
   return g * (1 - m * e2 * e1 + v * 0.3989422804014327 * e2 * e1);
 }
 
-function geluTanhBackwardKernel(this: ElemThis, dy: number[], x: number[]): number {
+function geluTanhBackwardKernel(this: ElemThis, dy: number[], x: number[], zero: number): number {
   const v = x[this.thread.x];
   const g = dy[this.thread.x];
   if (v != v) {
@@ -626,13 +630,17 @@ function geluTanhBackwardKernel(this: ElemThis, dy: number[], x: number[]): numb
   }
   const y = 0.7978845608028654 * (v + 0.044715 * v * v * v);
   const e = Math.exp(-2 * Math.abs(y));
+  if (e == 0) {
+    // gelu' is exactly 1 or 0 here; dy·zero keeps NaN·0 = NaN (see geluErfBackwardKernel)
+    if (v > 0) {
+      return g;
+    }
+    return g * zero;
+  }
   const r = 1 / (1 + e);
   let s = r;
   if (v < 0) {
     s = e * r;
-  }
-  if (e == 0) {
-    return g * s;
   }
   const yp = 0.7978845608028654 * (1 + 0.134145 * v * v);
   return g * (s + 2 * v * yp * e * r * r);
@@ -681,7 +689,7 @@ registerKernel<GeluAttrs>({
       approximate === 'none'
         ? { name: 'gelu.erf.backward', fn: geluErfBackwardKernel, outputs: x.size, functions: [geluExpHi, geluExpLo, geluMills] }
         : { name: 'gelu.tanh.backward', fn: geluTanhBackwardKernel, outputs: x.size };
-    return { dx: await d.gpujs!.run(spec, [dy, x], shape) };
+    return { dx: await d.gpujs!.run(spec, [dy, x, 0], shape) };
   },
 });
 

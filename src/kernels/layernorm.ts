@@ -43,7 +43,8 @@
  *     NaN row makes dx's row and every column of dweight NaN;
  *   - tiny and subnormal rows: var ≪ eps, out ≈ bias + (x − mean)/√eps;
  *     backends that flush subnormals treat them as 0 (within the bound's tiny terms);
- *   - eps must be a finite number > 0 (the zero-variance contract needs it);
+ *   - eps must be finite and ≥ FLT_MIN = 2^-126 (the zero-variance contract
+ *     needs eps > 0, and a subnormal eps would be read as 0 where subnormals flush);
  *   - N = 0: out, mean and rstd are empty; backward gives an empty dx and
  *     dweight = dbias = 0 (C) (sums over no rows). C = 0: out is empty, mean
  *     and rstd (N) are NaN (an empty row has no mean: 0/0); backward gives an
@@ -63,7 +64,7 @@ import { ROW_CHUNK } from './bounds.js';
 import { checkFloat, checkShape, checkTensor, emptyLike, f64, lastAxis, out64 } from './shapes.js';
 
 export interface LayerNormOptions {
-  /** Added to the variance inside the square root (default 1e-5, PyTorch's). Finite, > 0. */
+  /** Added to the variance inside the square root (default 1e-5, PyTorch's). Finite, ≥ 2^-126. */
   eps?: number;
 }
 
@@ -227,8 +228,9 @@ export interface LayerNormBounds {
  *   v = Q/C + eps/k²:                   Δv ≤ ΔQ/C + divRel·Q/C + u·v + uStore·eps/k² (eps is a float32
  *                                       argument) + tiny (eps/k² may underflow)
  *   g = 1/√v, stored:                  δg ≤ ½Δv/v + sqrtRel + divRel + uStore
- *   out_j = fl(fl(e_j·g)·w_j) + b_j:    Δout_j ≤ |w_j|·(g·Δe_j + |x̂_j|(δg + 2u)) + (u + uStore)|out_j| + tiny
- *     (x̂_j = e_j·g, |x̂_j| ≤ √C)
+ *   out_j = fl(fl(e_j·g)·w_j) + b_j:    Δout_j ≤ |w_j|·(g·Δe_j + |x̂_j|(δg + 2u)) + |x̂_j|·ξ(w_j)
+ *                                       + (u + uStore)|out_j| + 2·tiny
+ *     (x̂_j = e_j·g, |x̂_j| ≤ √C; a subnormal w_j or b_j may be read as 0: ξ(w_j)·|x̂_j| and tiny)
  *   mean = (x̃_0 + μ_d)·k:              Δmean ≤ k·(ξ_0 + Δμ + u|x̃_0 + μ_d|) + uStore|mean| + tiny
  *   rstd = g/k:                         Δrstd ≤ (δg + uStore)·rstd + tiny
  * A row whose scaled values are all equal (var = 0) takes the exact branch:
@@ -258,7 +260,7 @@ export function layerNormBound(
       // the exact branch: d ≡ 0 in the kernels too (the scaled values are equal)
       mean[r] = M.uStore * Math.abs(ref.mean[r]) + M.tiny;
       rstd[r] = SECOND_ORDER * (0.5 * M.uStore + M.sqrtRel + M.divRel + M.uStore) * ref.rstd[r] + M.tiny;
-      for (let j = 0; j < C; j++) out[r * C + j] = M.uStore * Math.abs(ref.out[r * C + j]) + M.tiny;
+      for (let j = 0; j < C; j++) out[r * C + j] = M.uStore * Math.abs(ref.out[r * C + j]) + 2 * M.tiny;
       continue;
     }
     let sumDd = 0;
@@ -292,7 +294,7 @@ export function layerNormBound(
       const i = r * C + j;
       const e = x[i] * s - x0 - md;
       const xhat = Math.abs(e * g);
-      out[i] = SECOND_ORDER * (Math.abs(w[j]) * (g * de[j] + xhat * (dg + 2 * M.u)) + (M.u + M.uStore) * Math.abs(ref.out[i])) + M.tiny;
+      out[i] = SECOND_ORDER * (Math.abs(w[j]) * (g * de[j] + xhat * (dg + 2 * M.u)) + xhat * xi(w[j]) + (M.u + M.uStore) * Math.abs(ref.out[i])) + 2 * M.tiny;
     }
     mean[r] = SECOND_ORDER * (k * (xi0 + dMu + M.u * Math.abs(x0 + md)) + M.uStore * Math.abs(ref.mean[r])) + M.tiny;
     rstd[r] = SECOND_ORDER * (dg + M.uStore) * ref.rstd[r] + M.tiny;
@@ -309,16 +311,20 @@ export interface LayerNormBackwardBounds {
 
 /**
  * Backward bound, from the inputs as given (x, mean, rstd, w, dout; the
- * reference x̂_j = (x_j − mean)·rstd is exact here):
+ * reference x̂_j = (x_j − mean)·rstd is exact here). A subnormal input may be
+ * read as 0 where the backend flushes (ξ(v) = tiny for |v| < FLT_MIN, and
+ * ρ = rstd itself when rstd < FLT_MIN: rows with std > 8.5e37 lose x̂ there):
  *   x̂_j = fl(fl(½x − ½mean)·2rstd), stored (halving keeps x − mean finite):
- *     Δx̂_j ≤ (2u + uStore)|x̂_j| + 2rstd·(ξ_x + ξ_mean) + tiny   (ξ: tiny where a halved input is subnormal)
- *   g_j = fl(w_j·dout_j), stored:           Δg_j ≤ (u + uStore)|g_j| + tiny
+ *     Δx̂_j ≤ (2u + uStore)|x̂_j| + 2rstd·(ξ_x + ξ_mean) + |x_j − mean|·ρ + tiny
+ *     (ξ here: tiny where a halved input is subnormal)
+ *   g_j = fl(w_j·dout_j), stored:           Δg_j ≤ (u + uStore)|g_j| + ξ(w_j)|dout_j| + ξ(dout_j)|w_j| + tiny
  *   A = Σ g (chunked):                      ΔA ≤ Σ Δg_j + (γ(depth) + 2uStore)·Σ|g_j|
  *   B = Σ g·x̂ (chunked):                    ΔB ≤ Σ(Δg_j|x̂_j| + |g_j|Δx̂_j) + (γ(depth + 1) + 2uStore)·Σ|g_j x̂_j| + C·tiny
  *   t_j = (g_j − A/C) − x̂_j·(B/C), with g_j recomputed (u):
  *     Δt_j ≤ u|g_j| + (ΔA + divRel|A|)/C + |x̂_j|(ΔB + divRel|B|)/C + |B/C|·Δx̂_j + u|x̂_j B/C| + u|g_j − A/C| + u|t_j|
- *   dx_j = rstd·t_j:                        Δdx_j ≤ rstd·Δt_j + (u + uStore)|dx_j| + tiny
- *   dweight_c = Σ_n dout·x̂ (column chunks): Σ_n |dout|Δx̂ + (γ(depth_N + 1) + 2uStore)·Σ|dout·x̂| + N·tiny
+ *   dx_j = rstd·t_j:                        Δdx_j ≤ rstd·Δt_j + ρ·|t_j| + (u + uStore)|dx_j| + tiny
+ *     (in Δt_j the recomputed g_j carries Δg_j's ξ terms instead of u|g_j| alone)
+ *   dweight_c = Σ_n dout·x̂ (column chunks): Σ_n (|dout|Δx̂ + ξ(dout)|x̂|) + (γ(depth_N + 1) + 2uStore)·Σ|dout·x̂| + N·tiny
  *   dbias_c = Σ_n dout:                     (γ(depth_N) + 2uStore)·Σ|dout| + N·tiny
  */
 export function layerNormBackwardBound(
@@ -337,12 +343,14 @@ export function layerNormBackwardBound(
   const dbias = new Float64Array(C);
   const depth = sumDepth(C);
   const xi = (v: number) => (Math.abs(v) < 2 * F32_MIN_NORMAL ? M.tiny : 0);
+  const flushed = (v: number) => (Math.abs(v) < F32_MIN_NORMAL ? Math.min(Math.abs(v), M.tiny) : 0);
   const dxhat = new Float64Array(C);
   const colAbsDx = new Float64Array(C); // Σ_n |dout|·Δx̂
   const colAbsDoutXhat = new Float64Array(C);
   const colAbsDout = new Float64Array(C);
   for (let r = 0; r < N; r++) {
     const rs = rstd[r];
+    const rho = flushed(rs);
     let A = 0;
     let B = 0;
     let sumAbsG = 0;
@@ -353,15 +361,16 @@ export function layerNormBackwardBound(
       const i = r * C + j;
       const xhat = (x[i] - mean[r]) * rs;
       const g = w[j] * dout[i];
-      dxhat[j] = (2 * M.u + M.uStore) * Math.abs(xhat) + 2 * Math.abs(rs) * (xi(x[i]) + xi(mean[r])) + M.tiny;
-      const dg = (M.u + M.uStore) * Math.abs(g) + M.tiny;
+      dxhat[j] = (2 * M.u + M.uStore) * Math.abs(xhat) + 2 * Math.abs(rs) * (xi(x[i]) + xi(mean[r])) + Math.abs(x[i] - mean[r]) * rho + M.tiny;
+      const gFlush = flushed(w[j]) * Math.abs(dout[i]) + flushed(dout[i]) * Math.abs(w[j]);
+      const dg = (M.u + M.uStore) * Math.abs(g) + gFlush + M.tiny;
       A += g;
       B += g * xhat;
       sumAbsG += Math.abs(g);
       sumDg += dg;
       sumAbsGX += Math.abs(g * xhat);
       sumB += dg * Math.abs(xhat) + Math.abs(g) * dxhat[j];
-      colAbsDx[j] += Math.abs(dout[i]) * dxhat[j];
+      colAbsDx[j] += Math.abs(dout[i]) * dxhat[j] + flushed(dout[i]) * Math.abs(xhat);
       colAbsDoutXhat[j] += Math.abs(dout[i] * xhat);
       colAbsDout[j] += Math.abs(dout[i]);
     }
@@ -374,15 +383,17 @@ export function layerNormBackwardBound(
       const xhat = (x[i] - mean[r]) * rs;
       const g = w[j] * dout[i];
       const t = g - a - xhat * bb;
+      const gFlush = flushed(w[j]) * Math.abs(dout[i]) + flushed(dout[i]) * Math.abs(w[j]);
       const dt =
         M.u * Math.abs(g) +
+        gFlush +
         (dA + M.divRel * Math.abs(A)) / C +
         (Math.abs(xhat) * (dB + M.divRel * Math.abs(B))) / C +
         Math.abs(bb) * dxhat[j] +
         M.u * Math.abs(xhat * bb) +
         M.u * Math.abs(g - a) +
         M.u * Math.abs(t);
-      dx[i] = SECOND_ORDER * (Math.abs(rs) * dt + (M.u + M.uStore) * Math.abs(ref.dx[i])) + M.tiny;
+      dx[i] = SECOND_ORDER * (Math.abs(rs) * dt + rho * Math.abs(t) + (M.u + M.uStore) * Math.abs(ref.dx[i])) + M.tiny;
     }
   }
   const depthN = sumDepth(N);
@@ -684,7 +695,8 @@ registerKernel<LayerNormAttrs>({
 function epsOf(fn: string, options: LayerNormOptions | undefined): number {
   checkOptions(fn, options, ['eps']);
   if (options?.eps === undefined) return LAYERNORM_DEFAULT_EPS;
-  return checkFiniteNumber(fn, 'eps', options.eps, { min: 0, minExclusive: true });
+  // below FLT_MIN a float32 eps is subnormal, and backends that flush would read it as 0
+  return checkFiniteNumber(fn, 'eps', options.eps, { min: F32_MIN_NORMAL });
 }
 
 function checkParam(fn: string, name: string, t: Tensor, C: number, x: Tensor): void {
@@ -708,7 +720,7 @@ function statsShape(x: Tensor): number[] {
  * @param x (..., C)
  * @param weight (C)
  * @param bias (C)
- * @param options eps (default 1e-5), finite and > 0
+ * @param options eps (default 1e-5), finite and ≥ 2^-126
  * @returns { out (..., C), mean (...), rstd (...) }
  * @example
  * const { out, mean, rstd } = await layerNorm(dev, x, lnw, lnb); // x (B, T, C)

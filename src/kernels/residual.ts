@@ -32,10 +32,11 @@
  *     (Figueroa, "When is double rounding innocuous?", 1995; 53 ≥ 2·24 + 2), so
  *     this too is the correctly rounded float32 sum;
  *   - reference: correctly rounded float64.
- *   So |out − (a + b)| ≤ uStore·|a + b| + tiny, where tiny covers a subnormal
- *   result flushed to zero (FLT_MIN on flushing backends, else the smallest
- *   subnormal, which bounds half an ULP of the subnormal range). The backward
- *   pass copies: |da − dout| ≤ tiny (a subnormal may flush), else exact.
+ *   So |out − (a + b)| ≤ uStore·|a + b| + 3·tiny: on backends that flush
+ *   subnormals (tiny = FLT_MIN) a subnormal a or b may be read as 0 (≤ tiny
+ *   each) and a subnormal sum written as 0 (≤ tiny); elsewhere tiny is the
+ *   smallest subnormal, which bounds half an ULP of the subnormal range. The
+ *   backward pass copies: |da − dout| ≤ tiny (a subnormal may flush), else exact.
  */
 import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
@@ -63,11 +64,11 @@ export function residualBackwardRef(dout: Float64Array): { da: Float64Array; db:
 // Error bounds
 // ---------------------------------------------------------------------------
 
-/** |Δout_i| ≤ uStore·|a_i + b_i| + tiny: one correctly rounded addition (see the header). */
+/** |Δout_i| ≤ uStore·|a_i + b_i| + 3·tiny: one correctly rounded addition, subnormals flushed (see the header). */
 export function residualBound(M: ErrorModel, ref: Float64Array): Bound {
   const allowed = new Float64Array(ref.length);
-  for (let i = 0; i < ref.length; i++) allowed[i] = M.uStore * Math.abs(ref[i]) + M.tiny;
-  return { allowed, note: `residual: |Δout| ≤ u_store·|a + b| + tiny (one correctly rounded add), ${M.name}` };
+  for (let i = 0; i < ref.length; i++) allowed[i] = M.uStore * Math.abs(ref[i]) + 3 * M.tiny;
+  return { allowed, note: `residual: |Δout| ≤ u_store·|a + b| + 3·tiny (one correctly rounded add; flushed inputs and result), ${M.name}` };
 }
 
 /** |Δda_i| ≤ tiny: a copy, exact except for subnormals a flushing backend zeroes. */

@@ -14,8 +14,9 @@ describe('layerNorm: bad input', () => {
     await expect(layerNorm(d, x, tensor([1, 1], [2]), b)).rejects.toThrow(/layerNorm: 'weight' must have shape \[C\] = \[3\] to match x of shape \[2, 3\], got \[2\]/);
     await expect(layerNorm(d, x, w, tensor([0, 0, 0], [1, 3]))).rejects.toThrow(/layerNorm: 'bias' must have shape \[C\] = \[3\] to match x of shape \[2, 3\], got \[1, 3\]/);
     await expect(layerNorm(d, x, w, b, { epsilon: 1e-5 } as never)).rejects.toThrow(/layerNorm: unknown option 'epsilon'; known options are 'eps'/);
-    await expect(layerNorm(d, x, w, b, { eps: 0 })).rejects.toThrow(/layerNorm: 'eps' must be > 0, got 0/);
-    await expect(layerNorm(d, x, w, b, { eps: -1 })).rejects.toThrow(/layerNorm: 'eps' must be > 0, got -1/);
+    await expect(layerNorm(d, x, w, b, { eps: 0 })).rejects.toThrow(/layerNorm: 'eps' must be >= 1\.1754943508222875e-38, got 0/);
+    await expect(layerNorm(d, x, w, b, { eps: -1 })).rejects.toThrow(/layerNorm: 'eps' must be >= 1\.1754943508222875e-38, got -1/);
+    await expect(layerNorm(d, x, w, b, { eps: 1e-40 })).rejects.toThrow(/layerNorm: 'eps' must be >= 1\.1754943508222875e-38, got 1e-40/);
     await expect(layerNorm(d, x, w, b, { eps: NaN })).rejects.toThrow(/layerNorm: 'eps' must be a finite number, got NaN/);
     await expect(layerNorm(d, tensor([1], []), tensor([1], [1]), tensor([0], [1]))).rejects.toThrow(/layerNorm: 'x' must have at least one dimension \(N, C\)/);
     await expect(layerNorm(d, 'x' as never, w, b)).rejects.toThrow(/layerNorm: 'x' must be a Tensor/);
