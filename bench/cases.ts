@@ -8,7 +8,7 @@ import type { Finish } from './lib/tfjs.js';
 import { importOptional, missingFunctions } from './lib/optional.js';
 import { softmaxCases } from './kernels/softmax.js';
 import { crossEntropyCases } from './kernels/cross-entropy.js';
-import { layerNormCases } from './kernels/layernorm.js';
+import { LAYERNORM_FUNCTIONS, type LayerNormModule, layerNormCases } from './kernels/layernorm.js';
 import { geluCases } from './kernels/gelu.js';
 import { matmulCases } from './kernels/matmul.js';
 import { attentionCases } from './kernels/attention.js';
@@ -23,14 +23,13 @@ export interface CaseGroup {
   make(finish: Finish, scale: Scale): Promise<BenchCase[]>;
 }
 
-/** Why the library has no LayerNorm to benchmark, or undefined once it has one (lib/optional.ts). */
-export async function layerNormStatus(): Promise<string> {
-  const found = await importOptional<object>(['kernels/layernorm', 'kernels/layer-norm']);
-  if (!found) return 'the library has no LayerNorm kernel yet (no src/kernels/layernorm.ts or layer-norm.ts)';
-  const missing = missingFunctions(found.module, ['layerNorm', 'layerNormBackward']);
-  return missing.length
-    ? `${found.path} exists but does not export ${missing.join(', ')}`
-    : `${found.path} exists, but bench/kernels/layernorm.ts has no adapter for its API yet`;
+/** The library's LayerNorm module if it has one, else why not (lib/optional.ts). */
+export async function loadLayerNorm(): Promise<{ lib?: LayerNormModule; missing: string }> {
+  const found = await importOptional<LayerNormModule>(['kernels/layernorm', 'kernels/layer-norm']);
+  if (!found) return { missing: 'the library has no LayerNorm kernel yet (no src/kernels/layernorm.ts)' };
+  const missing = missingFunctions(found.module, LAYERNORM_FUNCTIONS);
+  if (missing.length) return { missing: `${found.path} exists but does not export ${missing.join(', ')} (bench/kernels/layernorm.ts expects them)` };
+  return { lib: found.module, missing: '' };
 }
 
 const tiny = (scale: Scale) => scale === 'tiny';
@@ -38,7 +37,13 @@ const tiny = (scale: Scale) => scale === 'tiny';
 export const GROUPS: CaseGroup[] = [
   { name: 'softmax', make: async (f, s) => softmaxCases(f, tiny(s) ? [{ N: 4, V: 37, quick: true }, { N: 3, V: 600, quick: true }] : undefined) },
   { name: 'crossEntropy', make: async (f, s) => crossEntropyCases(f, tiny(s) ? [{ N: 4, V: 37, quick: true }, { N: 3, V: 600, quick: true }] : undefined) },
-  { name: 'layerNorm', make: async (f, s) => layerNormCases(f, await layerNormStatus(), tiny(s) ? { N: 7, C: 24 } : undefined) },
+  {
+    name: 'layerNorm',
+    make: async (f, s) => {
+      const { lib, missing } = await loadLayerNorm();
+      return layerNormCases(f, lib, missing, tiny(s) ? { N: 7, C: 24 } : undefined);
+    },
+  },
   { name: 'gelu', make: async (f, s) => geluCases(f, tiny(s) ? 1000 : undefined) },
   {
     name: 'matmul',
@@ -55,5 +60,5 @@ export const GROUPS: CaseGroup[] = [
   },
   { name: 'attention', make: async (f, s) => attentionCases(f, tiny(s) ? { B: 1, NH: 2, T: 9, hs: 4 } : undefined) },
   { name: 'extras', make: async (f, s) => extraCases(f, tiny(s) ? { B: 2, T: 5, C: 8, NH: 2, V: 13, maxT: 7, n: 1000 } : undefined) },
-  { name: 'gpt', make: async () => gptCases() },
+  { name: 'gpt', make: async (_f, s) => gptCases(tiny(s)) },
 ];

@@ -19,7 +19,7 @@
  * and exits with status 1 if any of our backends failed validation or errored.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +95,10 @@ async function main(): Promise<void> {
   const failures: string[] = [];
   rmSync(RAW, { recursive: true, force: true });
   mkdirSync(RAW, { recursive: true });
+  // inputs, FP64 references and bounds computed once per run, shared by the subjects' processes (bench/lib/cache.ts)
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'stable-kernels-bench-'));
+  process.env.BENCH_CACHE_DIR = cacheDir;
+  process.on('exit', () => rmSync(cacheDir, { recursive: true, force: true }));
   console.log(`stable-kernels benchmark (${mode}) on ${os.cpus()[0]?.model?.trim()} × ${os.cpus().length}, load ${loadStart.toFixed(2)}\n`);
 
   // 1. one process per subject
@@ -177,8 +181,18 @@ async function main(): Promise<void> {
   writeFileSync(file, toJson(run));
   writeBennyFiles(run, RESULTS);
   console.log(`\nwrote ${path.relative(ROOT, file)} (${(statSync(file).size / 1024).toFixed(0)} KiB), ${readdirSync(path.join(RESULTS, 'charts', mode)).length} chart pages`);
+  const { caseViews, writeReport } = await import('../scripts/bench/report.js');
+  console.log('\nour best against the best peer (median per call; ratio > 1: we are slower):');
+  for (const v of caseViews(run)) {
+    const o = v.ours?.timing?.medianMs;
+    const p = v.peer?.timing?.medianMs;
+    const name = (r: typeof v.ours) => (r ? (r.variant === 'host' ? r.subject : `${r.subject} (${r.variant})`) : '—');
+    console.log(
+      `  ${`${v.kernel} ${v.phase} ${v.size}`.slice(0, 54).padEnd(54)} ours ${o !== undefined ? `${o.toFixed(2)} ms`.padStart(11) : '—'.padStart(11)} ${name(v.ours).padEnd(20)}` +
+        ` peer ${p !== undefined ? `${p.toFixed(2)} ms`.padStart(11) : '—'.padStart(11)} ${name(v.peer).padEnd(24)} ${o !== undefined && p !== undefined ? `${(o / p).toFixed(2)}×${o / p > 3 ? ' ✗' : ''}` : ''}`,
+    );
+  }
   if (!flag('no-report')) {
-    const { writeReport } = await import('../scripts/bench/report.js');
     const md = writeReport(run, path.join(ROOT, 'bench', 'RESULTS.md'));
     console.log(`wrote bench/RESULTS.md (${md.split('\n').length} lines)`);
   }

@@ -64,6 +64,7 @@ export async function runSubject(subjectId: string, mode: Mode, options: RunOpti
         records.push({ ...base, variant: 'host', status: 'missing', message: subject.info.detail });
         continue;
       }
+      const tCase = performance.now();
       let variants: Partial<Record<Variant, Runner>>;
       try {
         const r = await subject.runners(c);
@@ -104,6 +105,8 @@ export async function runSubject(subjectId: string, mode: Mode, options: RunOpti
           Object.assign(rec, errorRecord(base, variant, e, ours, failed, log));
         }
       }
+      const overheadMs = performance.now() - tCase;
+      for (const rec of byVariant.values()) rec.overheadMs = overheadMs;
       if (entries.length) {
         const opts = options.timing ?? timingOptions(slowest, mode);
         try {

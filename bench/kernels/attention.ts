@@ -7,7 +7,9 @@
  * 4·B·NH·T²·hs = 0.81 GFLOP; backward dv, dP, dq and dk, 8·B·NH·T²·hs (a
  * recomputation of the scores is not counted). tfjs has no fused attention:
  * its users write scores → softmax → P·v with batched matMul, which is what
- * runs here, with an additive (T, T) mask of −Inf above the diagonal.
+ * runs here, with an additive (T, T) mask of −Inf above the diagonal, and
+ * explicit tf.transpose rather than matMul's transpose flags (faster on
+ * tfjs-wasm, see matmul.ts).
  *
  * Validation: every head is independent, so the check runs the FP64
  * reference and the bound on 4 of the 48 (batch, head) slices (first, last
@@ -17,7 +19,7 @@ import { attention, attentionBackward, attentionBackwardBound, attentionBackward
 import type { ErrorModel } from '../../src/kernels/bounds.js';
 import { F64_U } from '../../src/kernels/bounds.js';
 import { activations } from '../lib/inputs.js';
-import { type BenchCase, host, hostRunner, lazy, oursRunner, perModel, spread, takeRows, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, spread, takeRows, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 export interface AttentionDims4 {
@@ -31,6 +33,7 @@ export const ATTENTION_DIMS: AttentionDims4 = { B: 4, NH: 12, T: 256, hs: 64 };
 
 export function attentionCases(finish: Finish, dims = ATTENTION_DIMS): BenchCase[] {
   const { B, NH, T, hs } = dims;
+  const key = (n: string) => `attention.${B}x${NH}x${T}x${hs}.${n}`;
   const BH = B * NH;
   const SCALE = 1 / Math.sqrt(hs);
   const HEADS = spread(BH, Math.min(4, BH));
@@ -106,7 +109,7 @@ export function attentionCases(finish: Finish, dims = ATTENTION_DIMS): BenchCase
 
   const shape = [B, NH, T, hs];
   const size = `B=${B}, NH=${NH}, T=${T}, hs=${hs}, causal`;
-  const data = lazy(() => {
+  const data = cachedLazy(key('data'), () => {
     const n = BH * T * hs;
     const q = activations(n, 7000);
     const k = activations(n, 7001);
@@ -114,24 +117,24 @@ export function attentionCases(finish: Finish, dims = ATTENTION_DIMS): BenchCase
     const dout = activations(n, 7003);
     return { q, k, v, dout };
   });
-  const sub = lazy(() => {
+  const sub = cachedLazy(key('sub'), () => {
     const d = data();
     return { q: heads(d.q), k: heads(d.k), v: heads(d.v), dout: heads(d.dout) };
   });
-  const fref = perModel((M) => attentionRef(sub().q, sub().k, sub().v, SUB, refOptions(M)));
-  const fbound = perModel((M) => attentionBound(M, sub().q, sub().k, sub().v, SUB, refOptions(M), fref(M)));
+  const fref = cachedPerModel(key('fref'), (M) => attentionRef(sub().q, sub().k, sub().v, SUB, refOptions(M)));
+  const fbound = cachedPerModel(key('fbound'), (M) => attentionBound(M, sub().q, sub().k, sub().v, SUB, refOptions(M), fref(M)));
   // the backward's out and lse: the float32 rounding of the FP64 forward of every head
-  const fwdAll = lazy(() => {
+  const fwdAll = cachedLazy(key('fwdAll'), () => {
     const d = data();
     const r = attentionRef(Float64Array.from(d.q), Float64Array.from(d.k), Float64Array.from(d.v), { B, NH, T, S: T, hs }, { causal: true, scale: SCALE, float32Scores: true });
     return { out: Float32Array.from(r.out), lse: Float32Array.from(r.lse) };
   });
-  const bref = perModel((M) => {
+  const bref = cachedPerModel(key('bref'), (M) => {
     const f = fwdAll();
     const s = sub();
     return attentionBackwardRef(s.dout, s.q, s.k, s.v, heads(f.out), headsLse(f.lse), SUB, refOptions(M));
   });
-  const bbound = perModel((M) => {
+  const bbound = cachedPerModel(key('bbound'), (M) => {
     const f = fwdAll();
     const s = sub();
     return attentionBackwardBound(M, s.dout, s.q, s.k, s.v, heads(f.out), headsLse(f.lse), SUB, refOptions(M), bref(M));
@@ -168,7 +171,7 @@ export function attentionCases(finish: Finish, dims = ATTENTION_DIMS): BenchCase
         return tfjsRunner(
           tf,
           () => {
-            const s = tf.add(tf.mul(tf.matMul(q, k, false, true), SCALE), mask);
+            const s = tf.add(tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), SCALE), mask);
             const lse = tf.logSumExp(s, -1, true);
             const p = tf.exp(tf.sub(s, lse));
             return { out: tf.matMul(p, v), lse: tf.reshape(lse, [B, NH, T]) };
@@ -219,13 +222,13 @@ export function attentionCases(finish: Finish, dims = ATTENTION_DIMS): BenchCase
         return tfjsRunner(
           tf,
           () => {
-            const s = tf.add(tf.mul(tf.matMul(q, k, false, true), SCALE), mask);
+            const s = tf.add(tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), SCALE), mask);
             const p = tf.exp(tf.sub(s, lse));
-            const dv = tf.matMul(p, dout, true, false);
-            const dp = tf.matMul(dout, v, false, true);
+            const dv = tf.matMul(tf.transpose(p, [0, 1, 3, 2]), dout);
+            const dp = tf.matMul(dout, tf.transpose(v, [0, 1, 3, 2]));
             const D = tf.sum(tf.mul(dout, out), -1, true);
             const ds = tf.mul(tf.mul(p, tf.sub(dp, D)), SCALE);
-            return { dq: tf.matMul(ds, k), dk: tf.matMul(ds, q, true, false), dv };
+            return { dq: tf.matMul(ds, k), dk: tf.matMul(tf.transpose(ds, [0, 1, 3, 2]), q), dv };
           },
           finish,
           [q, k, v, dout, out, lse, mask],

@@ -16,7 +16,7 @@
 import { crossEntropy, crossEntropyBackward, crossEntropyBackwardBound, crossEntropyBackwardRef, crossEntropyBound, crossEntropyRef } from '../../src/kernels/cross-entropy.js';
 import { logSumExpBound } from '../../src/kernels/softmax.js';
 import { logits, targets } from '../lib/inputs.js';
-import { type BenchCase, host, hostRunner, lazy, oursRunner, perModel, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 export const CROSS_ENTROPY_SIZES: { N: number; V: number; quick: boolean }[] = [
@@ -28,7 +28,8 @@ const CONFIG = { ignoreIndex: -100, labelSmoothing: 0, reduction: 'mean' as cons
 export function crossEntropyCases(finish: Finish, sizes = CROSS_ENTROPY_SIZES): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const { N, V, quick } of sizes) {
-    const data = lazy(() => {
+    const key = (n: string) => `crossEntropy.${N}x${V}.${n}`;
+    const data = cachedLazy(key('data'), () => {
       const x = logits(N, V, 4000 + N);
       const t = targets(x, N, V, 4100 + N);
       const x64 = Float64Array.from(x);
@@ -36,9 +37,9 @@ export function crossEntropyCases(finish: Finish, sizes = CROSS_ENTROPY_SIZES): 
       for (let r = 0; r < N; r++) flat[r] = r * V + t[r];
       return { x, t, x64, flat };
     });
-    const ref = lazy(() => crossEntropyRef(data().x64, data().t, N, V, CONFIG));
-    const lossBound = perModel((M) => crossEntropyBound(M, data().x64, data().t, N, V, CONFIG, ref().loss));
-    const lseBound = perModel((M) => logSumExpBound(M, data().x64, N, V, ref().lse));
+    const ref = cachedLazy(key('ref'), () => crossEntropyRef(data().x64, data().t, N, V, CONFIG));
+    const lossBound = cachedPerModel(key('lossBound'), (M) => crossEntropyBound(M, data().x64, data().t, N, V, CONFIG, ref().loss));
+    const lseBound = cachedPerModel(key('lseBound'), (M) => logSumExpBound(M, data().x64, N, V, ref().lse));
     const size = `(${N}, ${V})`;
     cases.push({
       id: `crossEntropy.forward.${N}x${V}`,
@@ -87,14 +88,14 @@ export function crossEntropyCases(finish: Finish, sizes = CROSS_ENTROPY_SIZES): 
         }),
     });
 
-    const bdata = lazy(() => {
+    const bdata = cachedLazy(key('bdata'), () => {
       const d = data();
       const lse = Float32Array.from(ref().lse);
       return { ...d, lse, lse64: Float64Array.from(lse) };
     });
     const dloss = Float64Array.of(1);
-    const bref = lazy(() => crossEntropyBackwardRef(dloss, bdata().x64, bdata().t, bdata().lse64, N, V, CONFIG));
-    const bbound = perModel((M) => crossEntropyBackwardBound(M, dloss, bdata().x64, bdata().t, bdata().lse64, N, V, CONFIG, bref()));
+    const bref = cachedLazy(key('bref'), () => crossEntropyBackwardRef(dloss, bdata().x64, bdata().t, bdata().lse64, N, V, CONFIG));
+    const bbound = cachedPerModel(key('bbound'), (M) => crossEntropyBackwardBound(M, dloss, bdata().x64, bdata().t, bdata().lse64, N, V, CONFIG, bref()));
     cases.push({
       id: `crossEntropy.backward.${N}x${V}`,
       kernel: 'crossEntropy',

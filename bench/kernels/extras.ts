@@ -20,7 +20,7 @@ import { residual, residualBackward, residualBackwardBound, residualBackwardRef,
 import type { ErrorModel } from '../../src/kernels/bounds.js';
 import { roundArray } from '../../src/precision/round.js';
 import { activations, matrix, tokens } from '../lib/inputs.js';
-import { type BenchCase, type Tf, host, hostRunner, lazy, oursRunner, perModel, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, type Tf, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 export const EXTRA_DIMS = { B: 4, T: 256, C: 768, NH: 12, V: 8192, maxT: 1024, n: 4 * 1024 * 1024 };
@@ -36,15 +36,16 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
   const tag = `${B}x${T}x${C}`;
   const nTag = M4 === EXTRA_DIMS.n ? '4M' : String(M4);
   const nSize = M4 === EXTRA_DIMS.n ? '4M (4·2^20)' : String(M4);
+  const key = (n: string) => `extras.${tag}.${M4}.${n}`;
   const cases: BenchCase[] = [];
 
   // residual -----------------------------------------------------------------
-  const res = lazy(() => {
+  const res = cachedLazy(key('res'), () => {
     const a = activations(BTC, 8000);
     const b = activations(BTC, 8001);
     return { a, b, ref: residualRef(Float64Array.from(a), Float64Array.from(b)) };
   });
-  const resBound = perModel((M) => residualBound(M, res().ref));
+  const resBound = cachedPerModel(key('resBound'), (M) => residualBound(M, res().ref));
   cases.push({
     id: `residual.forward.${tag}`,
     kernel: 'residual',
@@ -69,7 +70,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
         return { out };
       }),
   });
-  const resB = lazy(() => {
+  const resB = cachedLazy(key('resB'), () => {
     const dout = activations(BTC, 8002);
     return { dout, ref: residualBackwardRef(Float64Array.from(dout)) };
   });
@@ -98,15 +99,15 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
   });
 
   // embedding ------------------------------------------------------------------
-  const emb = lazy(() => {
+  const emb = cachedLazy(key('emb'), () => {
     const tok = tokens(B * T, V, 8100);
     const wte = matrix(V, C, 1, 8101);
     const wpe = matrix(maxT, C, 1, 8102);
     const dout = activations(BTC, 8103);
     return { tok, wte, wpe, dout, wte64: Float64Array.from(wte), wpe64: Float64Array.from(wpe), dout64: Float64Array.from(dout) };
   });
-  const embRef = lazy(() => embeddingRef(emb().tok, emb().wte64, emb().wpe64, B, T, C));
-  const embBound = perModel((M) => embeddingBound(M, embRef()));
+  const embRef = cachedLazy(key('embRef'), () => embeddingRef(emb().tok, emb().wte64, emb().wpe64, B, T, C));
+  const embBound = cachedPerModel(key('embBound'), (M) => embeddingBound(M, embRef()));
   cases.push({
     id: `embedding.forward.${tag}`,
     kernel: 'embedding',
@@ -141,8 +142,8 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
         return { out };
       }),
   });
-  const embBRef = lazy(() => embeddingBackwardRef(emb().dout64, emb().tok, B, T, C, V, maxT));
-  const embBBound = perModel((M) => embeddingBackwardBound(M, emb().dout64, emb().tok, B, T, C, V, maxT, embBRef()));
+  const embBRef = cachedLazy(key('embBRef'), () => embeddingBackwardRef(emb().dout64, emb().tok, B, T, C, V, maxT));
+  const embBBound = cachedPerModel(key('embBBound'), (M) => embeddingBackwardBound(M, emb().dout64, emb().tok, B, T, C, V, maxT, embBRef()));
   cases.push({
     id: `embedding.backward.${tag}`,
     kernel: 'embedding',
@@ -164,7 +165,8 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
       const tok = tf.tensor1d(d.tok, 'int32');
       return tfjsRunner(
         tf,
-        () => ({ dwte: tf.unsortedSegmentSum(dout, tok, V), dwpe: tf.pad(tf.sum(tf.reshape(dout, [B, T, C]), 0), [[0, maxT - T], [0, 0]]) }),
+        // scatterND accumulates repeated indices (tfjs-wasm has no UnsortedSegmentSum kernel)
+        () => ({ dwte: tf.scatterND(tf.reshape(tok, [B * T, 1]), dout, [V, C]), dwpe: tf.pad(tf.sum(tf.reshape(dout, [B, T, C]), 0), [[0, maxT - T], [0, 0]]) }),
         finish,
         [dout, tok],
       );
@@ -188,7 +190,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
 
   // splitHeads / mergeHeads ------------------------------------------------------
   const headDims = { B, T, NH, hs };
-  const heads = lazy(() => {
+  const heads = cachedLazy(key('heads'), () => {
     const qkv = activations(3 * BTC, 8200);
     const y = activations(BTC, 8201);
     const q64 = splitHeadsRef(Float64Array.from(qkv), headDims, 0);
@@ -235,7 +237,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
         return { q: parts[0], k: parts[1], v: parts[2] };
       }),
   });
-  const splitBRef = lazy(() => unsplitHeadsRef(heads().q64, heads().k64, heads().v64, headDims));
+  const splitBRef = cachedLazy(key('splitBRef'), () => unsplitHeadsRef(heads().q64, heads().k64, heads().v64, headDims));
   cases.push({
     id: `splitHeads.backward.${tag}`,
     kernel: 'splitHeads',
@@ -276,7 +278,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
       return tfjsRunner(tf, () => ({ out: tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]) }), finish, [y]);
     },
   });
-  const mergeBRef = lazy(() => unmergeHeadsRef(heads().merged, headDims));
+  const mergeBRef = cachedLazy(key('mergeBRef'), () => unmergeHeadsRef(heads().merged, headDims));
   cases.push({
     id: `mergeHeads.backward.${tag}`,
     kernel: 'mergeHeads',
@@ -295,7 +297,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
   // AdamW ------------------------------------------------------------------------
   const opts: AdamWOptions = { lr: 3e-4, step: 10, weightDecay: 0.1 };
   const cfg = adamwConfig('bench', opts);
-  const adam = lazy(() => {
+  const adam = cachedLazy(key('adam'), () => {
     const p = matrix(M4, 1, 768, 8300);
     const g = activations(M4, 8301, { scale: 1e-3 });
     // moments after a few steps: m ~ g, v ~ g² (v ≥ 0)
@@ -308,7 +310,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
     const v64 = Float64Array.from(v);
     return { p, g, m, v, p64, g64, m64, v64, ref: adamwRef(p64, g64, m64, v64, cfg) };
   });
-  const adamBound = perModel((M) => {
+  const adamBound = cachedPerModel(key('adamBound'), (M) => {
     const d = adam();
     return adamwBound(M, d.p64, d.g64, d.m64, d.v64, cfg, d.ref);
   });
@@ -369,7 +371,7 @@ export function extraCases(finish: Finish, dims = EXTRA_DIMS): BenchCase[] {
   });
 
   // cast: emulated float16 / bfloat16 storage on the device -----------------------------
-  const castData = lazy(() => {
+  const castData = cachedLazy(key('castData'), () => {
     const x = activations(M4, 8400, { specials: true, scale: 30 });
     const x64 = Float64Array.from(x);
     return { x, f16: roundArray('float16', x64), bf16: roundArray('bfloat16', x64) };

@@ -14,7 +14,7 @@
  */
 import { type GeluApproximation, gelu, geluBackward, geluBackwardBound, geluBackwardRef, geluBound, geluRef } from '../../src/kernels/gelu.js';
 import { activations } from '../lib/inputs.js';
-import { type BenchCase, type Tf, host, hostRunner, lazy, oursRunner, perModel, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, type Tf, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 const GELU_N = 4 * 1024 * 1024;
@@ -53,8 +53,9 @@ function tfGeluGrad(tf: Tf, dy: import('@tensorflow/tfjs-core').Tensor, x: impor
 export function geluCases(finish: Finish, N = GELU_N): BenchCase[] {
   const size = N === GELU_N ? '4M (4·2^20)' : String(N);
   const tag = N === GELU_N ? '4M' : String(N);
+  const key = (n: string) => `gelu.${N}.${n}`;
   const cases: BenchCase[] = [];
-  const data = lazy(() => {
+  const data = cachedLazy(key('data'), () => {
     const x = activations(N, 5000, { specials: true, scale: 3 });
     const dy = activations(N, 5001);
     return { x, dy, x64: Float64Array.from(x), dy64: Float64Array.from(dy) };
@@ -62,8 +63,8 @@ export function geluCases(finish: Finish, N = GELU_N): BenchCase[] {
   for (const approximate of ['none', 'tanh'] as const) {
     const quick = approximate === 'none';
     const label = approximate === 'none' ? 'erf' : 'tanh';
-    const ref = lazy(() => geluRef(data().x64, approximate));
-    const bound = perModel((M) => geluBound(M, data().x64, ref(), approximate));
+    const ref = cachedLazy(key(`ref.${label}`), () => geluRef(data().x64, approximate));
+    const bound = cachedPerModel(key(`bound.${label}`), (M) => geluBound(M, data().x64, ref(), approximate));
     cases.push({
       id: `gelu.forward.${label}.${tag}`,
       kernel: approximate === 'none' ? 'gelu' : 'gelu (tanh)',
@@ -89,8 +90,8 @@ export function geluCases(finish: Finish, N = GELU_N): BenchCase[] {
           return { y };
         }),
     });
-    const bref = lazy(() => geluBackwardRef(data().dy64, data().x64, approximate));
-    const bbound = perModel((M) => geluBackwardBound(M, data().dy64, data().x64, bref(), approximate));
+    const bref = cachedLazy(key(`bref.${label}`), () => geluBackwardRef(data().dy64, data().x64, approximate));
+    const bbound = cachedPerModel(key(`bbound.${label}`), (M) => geluBackwardBound(M, data().dy64, data().x64, bref(), approximate));
     cases.push({
       id: `gelu.backward.${label}.${tag}`,
       kernel: approximate === 'none' ? 'gelu' : 'gelu (tanh)',

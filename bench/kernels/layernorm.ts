@@ -9,21 +9,46 @@
  * against the spread: a one-pass E[x²] − E[x]² variance loses digits there)
  * and one row of equal values (zero variance: rstd = 1/√eps).
  *
- * The library's kernel is found at run time (src/kernels/layernorm.ts or
- * layer-norm.ts, see lib/optional.ts). Until it exists, the case runs the
- * peers and the loop baseline only, and their outputs are compared with a
- * bench-local FP64 reference under a generic agreement tolerance (below),
- * which is not a kernel bound — there is none yet.
+ * The library's kernel is found at run time (src/kernels/layernorm.ts, see
+ * lib/optional.ts and LayerNormModule below). With it, every subject is
+ * checked with its layerNormRef and layerNormBound / layerNormBackwardBound.
+ * Without it, the case runs the peers and the loop baseline only, compared
+ * with a bench-local FP64 reference under a generic agreement tolerance
+ * (below), which is not a kernel bound.
  */
+import type { Device } from '../../src/device.js';
 import type { ErrorModel } from '../../src/kernels/bounds.js';
+import type { Tensor } from '../../src/tensor.js';
 import { activations } from '../lib/inputs.js';
-import { type BenchCase, type CheckResult, type HostOutputs, type Runner, type Tf, hostRunner, lazy, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, type CheckResult, type HostOutputs, type Runner, type Tf, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 export const LAYERNORM_DIMS = { N: 4096, C: 768 };
 const EPS = 1e-5;
 /** Agreement tolerance for implementations without a library bound: 2^-12 relative to the terms' magnitude. */
 const AGREE = 2 ** -12;
+
+/** The API of src/kernels/layernorm.ts that these cases use (imported at run time). */
+export interface LayerNormModule {
+  layerNorm(device: Device, x: Tensor, weight: Tensor, bias: Tensor, options?: { eps?: number }): Promise<{ out: Tensor; mean: Tensor; rstd: Tensor }>;
+  layerNormBackward(device: Device, dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor): Promise<{ dx: Tensor; dweight: Tensor; dbias: Tensor }>;
+  layerNormRef(x: Float64Array, w: Float64Array, b: Float64Array, N: number, C: number, eps: number): { out: Float64Array; mean: Float64Array; rstd: Float64Array };
+  layerNormBackwardRef(dout: Float64Array, x: Float64Array, w: Float64Array, mean: Float64Array, rstd: Float64Array, N: number, C: number): { dx: Float64Array; dweight: Float64Array; dbias: Float64Array };
+  layerNormBound(M: ErrorModel, x: Float64Array, w: Float64Array, N: number, C: number, eps: number, ref: { out: Float64Array; mean: Float64Array; rstd: Float64Array }): { out: Float64Array; mean: Float64Array; rstd: Float64Array; note: string };
+  layerNormBackwardBound(
+    M: ErrorModel,
+    dout: Float64Array,
+    x: Float64Array,
+    w: Float64Array,
+    mean: Float64Array,
+    rstd: Float64Array,
+    N: number,
+    C: number,
+    ref: { dx: Float64Array; dweight: Float64Array; dbias: Float64Array },
+  ): { dx: Float64Array; dweight: Float64Array; dbias: Float64Array; note: string };
+}
+
+export const LAYERNORM_FUNCTIONS = ['layerNorm', 'layerNormBackward', 'layerNormRef', 'layerNormBackwardRef', 'layerNormBound', 'layerNormBackwardBound'] as const;
 
 export interface LayerNormData {
   x: Float32Array;
@@ -129,9 +154,11 @@ function loopBackward(d: LayerNormData, mean: Float32Array, rstd: Float32Array, 
   return { dx, dweight: Float32Array.from(dw), dbias: Float32Array.from(db) };
 }
 
-export function layerNormCases(finish: Finish, oursMissing: string, dims = LAYERNORM_DIMS): BenchCase[] {
+/** `lib` is the library's module, or undefined with `oursMissing` saying why. */
+export function layerNormCases(finish: Finish, lib: LayerNormModule | undefined, oursMissing: string, dims = LAYERNORM_DIMS): BenchCase[] {
   const { N, C } = dims;
-  const data = lazy((): LayerNormData => {
+  const key = (n: string) => `layerNorm.${N}x${C}.${lib ? 'lib' : 'local'}.${n}`;
+  const data = cachedLazy(key('data'), (): LayerNormData => {
     const x = activations(N * C, 9000, { offset: 300 });
     x.fill(7.25, Math.min(5, N - 1) * C, Math.min(6, N) * C); // a zero-variance row
     const w = activations(C, 9001, { scale: 0.2 }).map((v) => 1 + v);
@@ -139,10 +166,28 @@ export function layerNormCases(finish: Finish, oursMissing: string, dims = LAYER
     const dout = activations(N * C, 9003);
     return { x, w, b, dout };
   });
-  const ref = lazy(() => layerNormRef64(data().x, data().w, data().b, N, C, EPS));
-  const fwdStats = lazy(() => ({ mean: Float32Array.from(ref().mean), rstd: Float32Array.from(ref().rstd) }));
-  const bref = lazy(() => layerNormBackwardRef64(data().dout, data().x, data().w, ref().mean, ref().rstd, N, C));
+  const ref = cachedLazy(key('ref'), () => layerNormRef64(data().x, data().w, data().b, N, C, EPS));
+  const fwdStats = cachedLazy(key('fwdStats'), () => ({ mean: Float32Array.from(ref().mean), rstd: Float32Array.from(ref().rstd) }));
+  const bref = cachedLazy(key('bref'), () => layerNormBackwardRef64(data().dout, data().x, data().w, ref().mean, ref().rstd, N, C));
   const note = 'bench-local FP64 reference, agreement tolerance 2^-12 (no library bound yet)';
+  const d64 = cachedLazy(key('d64'), () => ({ x: Float64Array.from(data().x), w: Float64Array.from(data().w), b: Float64Array.from(data().b), dout: Float64Array.from(data().dout) }));
+  const libRef = cachedLazy(key('libRef'), () => lib!.layerNormRef(d64().x, d64().w, d64().b, N, C, EPS));
+  const libBound = cachedPerModel(key('libBound'), (M) => lib!.layerNormBound(M, d64().x, d64().w, N, C, EPS, libRef()));
+  // the backward's mean and rstd: the float32 rounding of the FP64 forward, as a forward pass hands them over
+  const libStats = cachedLazy(key('libStats'), () => ({ mean: Float32Array.from(libRef().mean), rstd: Float32Array.from(libRef().rstd) }));
+  const libBref = cachedLazy(key('libBref'), () => lib!.layerNormBackwardRef(d64().dout, d64().x, d64().w, Float64Array.from(libStats().mean), Float64Array.from(libStats().rstd), N, C));
+  const libBbound = cachedPerModel(key('libBbound'), (M) => lib!.layerNormBackwardBound(M, d64().dout, d64().x, d64().w, Float64Array.from(libStats().mean), Float64Array.from(libStats().rstd), N, C, libBref()));
+  const stats = () => (lib ? libStats() : fwdStats());
+  const checkLibFwd = (out: HostOutputs, M: ErrorModel): CheckResult[] => {
+    const r = libRef();
+    const b = libBound(M);
+    return [verdict('y', out.y, r.out, b.out, M, [N, C]), verdict('mean', out.mean, r.mean, b.mean, M), verdict('rstd', out.rstd, r.rstd, b.rstd, M)];
+  };
+  const checkLibBwd = (out: HostOutputs, M: ErrorModel): CheckResult[] => {
+    const r = libBref();
+    const b = libBbound(M);
+    return [verdict('dx', out.dx, r.dx, b.dx, M, [N, C]), verdict('dweight', out.dweight, r.dweight, b.dweight, M), verdict('dbias', out.dbias, r.dbias, b.dbias, M)];
+  };
   const checkFwd = (out: HostOutputs, M: ErrorModel): CheckResult[] => {
     const r = ref();
     const d = data();
@@ -173,8 +218,15 @@ export function layerNormCases(finish: Finish, oursMissing: string, dims = LAYER
       workNote: 'read x, weight, bias; write y, mean, rstd',
       quick: true,
       data,
-      check: checkFwd,
+      check: lib ? checkLibFwd : checkFwd,
       oursMissing,
+      ours: lib
+        ? (ctx, d = data()) =>
+            oursRunner(ctx, { x: host(d.x, [N, C]), w: host(d.w, [C]), b: host(d.b, [C]) }, ['x', 'w', 'b'], async ({ x, w, b }) => {
+              const r = await lib.layerNorm(ctx.device, x, w, b, { eps: EPS });
+              return { y: r.out, mean: r.mean, rstd: r.rstd };
+            })
+        : undefined,
       tfjs: (tf: Tf, d = data()) => {
         const x = tf.tensor2d(d.x, [N, C]);
         const w = tf.tensor1d(d.w);
@@ -203,14 +255,26 @@ export function layerNormCases(finish: Finish, oursMissing: string, dims = LAYER
       workNote: 'read dout, x, weight, mean, rstd; write dx, dweight, dbias',
       quick: true,
       data,
-      check: checkBwd,
+      check: lib ? checkLibBwd : checkBwd,
       oursMissing,
+      ours: lib
+        ? (ctx, d = data()) =>
+            oursRunner(
+              ctx,
+              { dout: host(d.dout, [N, C]), x: host(d.x, [N, C]), w: host(d.w, [C]), mean: host(stats().mean, [N]), rstd: host(stats().rstd, [N]) },
+              ['dout', 'x', 'w', 'mean', 'rstd'],
+              async ({ dout, x, w, mean, rstd }) => {
+                const r = await lib.layerNormBackward(ctx.device, dout, x, w, mean, rstd);
+                return { dx: r.dx, dweight: r.dweight, dbias: r.dbias };
+              },
+            )
+        : undefined,
       tfjs: (tf: Tf, d = data()) => {
         const x = tf.tensor2d(d.x, [N, C]);
         const w = tf.tensor1d(d.w);
         const dout = tf.tensor2d(d.dout, [N, C]);
-        const mean = tf.tensor2d(fwdStats().mean, [N, 1]);
-        const rstd = tf.tensor2d(fwdStats().rstd, [N, 1]);
+        const mean = tf.tensor2d(stats().mean, [N, 1]);
+        const rstd = tf.tensor2d(stats().rstd, [N, 1]);
         return tfjsRunner(
           tf,
           () => {
@@ -225,7 +289,7 @@ export function layerNormCases(finish: Finish, oursMissing: string, dims = LAYER
           [x, w, dout, mean, rstd],
         );
       },
-      loop: (d = data()): Runner => hostRunner(() => loopBackward(d, fwdStats().mean, fwdStats().rstd, N, C)),
+      loop: (d = data()): Runner => hostRunner(() => loopBackward(d, stats().mean, stats().rstd, N, C)),
     },
   ];
 }

@@ -17,7 +17,7 @@
  */
 import { matmul, matmulBackward, matmulBackwardBound, matmulBackwardRef, matmulBound, matmulRef } from '../../src/kernels/matmul.js';
 import { activations, matrix } from '../lib/inputs.js';
-import { type BenchCase, type CheckResult, host, hostRunner, lazy, oursRunner, perModel, spread, takeCols, takeRows, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, type CheckResult, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, spread, takeCols, takeRows, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 import type { Tensor } from '../../src/tensor.js';
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
@@ -99,7 +99,8 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
   const cases: BenchCase[] = [];
   for (const s of shapes) {
     const { M, K, N, transB } = s;
-    const data = lazy(() => {
+    const key = (n: string) => `matmul.${s.label}.${n}`;
+    const data = cachedLazy(key('data'), () => {
       const a = matrix(M, K, 1, 6000 + M);
       const b = transB ? matrix(N, K, K, 6100 + N) : matrix(K, N, K, 6100 + N);
       const bias = s.bias ? activations(N, 6200, { scale: 0.1 }) : undefined;
@@ -108,12 +109,12 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
     });
     const rows = spread(M, SAMPLE);
     const cols = spread(N, SAMPLE);
-    const fwd = lazy(() => {
+    const fwd = cachedLazy(key('fwd'), () => {
       const d = data();
       const aI = takeRows(d.a64, K, rows);
       return { aI, ref: matmulRef(aI, d.b64, rows.length, K, N, transB, d.bias64) };
     });
-    const fwdBound = perModel((Me) => matmulBound(Me, fwd().aI, data().b64, rows.length, K, N, transB, data().bias64, fwd().ref));
+    const fwdBound = cachedPerModel(key('fwdBound'), (Me) => matmulBound(Me, fwd().aI, data().b64, rows.length, K, N, transB, data().bias64, fwd().ref));
     cases.push({
       id: `matmul.forward.${s.label}`,
       kernel: 'matmul',
@@ -139,7 +140,10 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
         const bias = d.bias ? tf.tensor1d(d.bias) : undefined;
         return tfjsRunner(
           tf,
-          () => ({ c: bias ? tf.fused.matMul({ a, b, transposeB: transB, bias }) : tf.matMul(a, b, false, transB) }),
+          () => {
+            const bb = transB ? tf.transpose(b) : b;
+            return { c: bias ? tf.add(tf.matMul(a, bb), bias) : tf.matMul(a, bb) };
+          },
           finish,
           bias ? [a, b, bias] : [a, b],
         );
@@ -148,7 +152,7 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
     });
 
     // backward: da rows sampled, db and dbias columns sampled
-    const bwd = lazy(() => {
+    const bwd = cachedLazy(key('bwd'), () => {
       const d = data();
       const doutI = takeRows(d.dout64, N, rows);
       const aI = takeRows(d.a64, K, rows);
@@ -158,7 +162,7 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
       const rCols = matmulBackwardRef(doutJ, d.a64, bJ, M, K, cols.length, transB);
       return { doutI, aI, rRows, doutJ, bJ, rCols };
     });
-    const bwdBound = perModel((Me) => {
+    const bwdBound = cachedPerModel(key('bwdBound'), (Me) => {
       const d = data();
       const w = bwd();
       return {
@@ -201,8 +205,8 @@ export function matmulCases(finish: Finish, shapes = MATMUL_SHAPES): BenchCase[]
         return tfjsRunner(
           tf,
           (): Record<string, TfTensor> => {
-            if (transB) return { da: tf.matMul(dout, b), db: tf.matMul(dout, a, true, false), dbias: tf.sum(dout, 0) };
-            return { da: tf.matMul(dout, b, false, true), db: tf.matMul(a, dout, true, false) };
+            if (transB) return { da: tf.matMul(dout, b), db: tf.matMul(tf.transpose(dout), a), dbias: tf.sum(dout, 0) };
+            return { da: tf.matMul(dout, tf.transpose(b)), db: tf.matMul(tf.transpose(a), dout) };
           },
           finish,
           [dout, a, b],

@@ -26,7 +26,7 @@ import {
   softmaxRef,
 } from '../../src/kernels/softmax.js';
 import { activations, logits } from '../lib/inputs.js';
-import { type BenchCase, host, hostRunner, lazy, oursRunner, perModel, tfjsRunner, verdict } from '../lib/case.js';
+import { type BenchCase, host, hostRunner, cachedLazy, cachedPerModel, oursRunner, tfjsRunner, verdict } from '../lib/case.js';
 import type { Finish } from '../lib/tfjs.js';
 
 interface RowsData {
@@ -42,7 +42,7 @@ export const SOFTMAX_SIZES: { N: number; V: number; quick: boolean }[] = [
 ];
 
 function rowsData(N: number, V: number, seed: number): () => RowsData {
-  return lazy(() => {
+  return cachedLazy(`softmax.${N}x${V}.${seed}.data`, () => {
     const x = logits(N, V, seed, { maskedRow: true, nanRow: true });
     return { N, V, x, x64: Float64Array.from(x) };
   });
@@ -87,9 +87,10 @@ function lseLoop(x: Float32Array, N: number, V: number): Float32Array {
 export function softmaxCases(finish: Finish, sizes = SOFTMAX_SIZES): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const { N, V, quick } of sizes) {
+    const key = (n: string) => `softmax.${N}x${V}.${n}`;
     const data = rowsData(N, V, 1000 + N);
-    const ref = lazy(() => softmaxRef(data().x64, N, V));
-    const bound = perModel((M) => softmaxBound(M, data().x64, N, V, ref()));
+    const ref = cachedLazy(key('ref'), () => softmaxRef(data().x64, N, V));
+    const bound = cachedPerModel(key('bound'), (M) => softmaxBound(M, data().x64, N, V, ref()));
     cases.push({
       id: idOf('softmax', 'forward', N, V),
       kernel: 'softmax',
@@ -110,14 +111,14 @@ export function softmaxCases(finish: Finish, sizes = SOFTMAX_SIZES): BenchCase[]
     });
 
     // backward: y is the float32 rounding of the exact forward, dy has outliers
-    const bdata = lazy(() => {
+    const bdata = cachedLazy(key('bdata'), () => {
       const d = data();
       const y = Float32Array.from(ref());
       const dy = activations(N * V, 2000 + N);
       return { ...d, y, dy, y64: Float64Array.from(y), dy64: Float64Array.from(dy) };
     });
-    const bref = lazy(() => softmaxBackwardRef(bdata().dy64, bdata().y64, N, V));
-    const bbound = perModel((M) => softmaxBackwardBound(M, bdata().dy64, bdata().y64, N, V, bref()));
+    const bref = cachedLazy(key('bref'), () => softmaxBackwardRef(bdata().dy64, bdata().y64, N, V));
+    const bbound = cachedPerModel(key('bbound'), (M) => softmaxBackwardBound(M, bdata().dy64, bdata().y64, N, V, bref()));
     cases.push({
       id: idOf('softmax', 'backward', N, V),
       kernel: 'softmax',
@@ -150,8 +151,8 @@ export function softmaxCases(finish: Finish, sizes = SOFTMAX_SIZES): BenchCase[]
     });
 
     // logSoftmax and logSumExp forward (full mode: same data)
-    const lref = lazy(() => logSoftmaxRef(data().x64, N, V));
-    const lbound = perModel((M) => logSoftmaxBound(M, data().x64, N, V, lref()));
+    const lref = cachedLazy(key('lref'), () => logSoftmaxRef(data().x64, N, V));
+    const lbound = cachedPerModel(key('lbound'), (M) => logSoftmaxBound(M, data().x64, N, V, lref()));
     cases.push({
       id: idOf('logSoftmax', 'forward', N, V),
       kernel: 'logSoftmax',
@@ -170,8 +171,8 @@ export function softmaxCases(finish: Finish, sizes = SOFTMAX_SIZES): BenchCase[]
       },
       loop: (d = bdata()) => hostRunner(() => ({ y: softmaxLoop(d.x, N, V, true) })),
     });
-    const sref = lazy(() => logSumExpRef(data().x64, N, V));
-    const sbound = perModel((M) => logSumExpBound(M, data().x64, N, V, sref()));
+    const sref = cachedLazy(key('sref'), () => logSumExpRef(data().x64, N, V));
+    const sbound = cachedPerModel(key('sbound'), (M) => logSumExpBound(M, data().x64, N, V, sref()));
     cases.push({
       id: idOf('logSumExp', 'forward', N, V),
       kernel: 'logSumExp',
@@ -192,14 +193,14 @@ export function softmaxCases(finish: Finish, sizes = SOFTMAX_SIZES): BenchCase[]
     });
 
     // logSoftmax backward
-    const lbdata = lazy(() => {
+    const lbdata = cachedLazy(key('lbdata'), () => {
       const d = data();
       const y = Float32Array.from(lref());
       const dy = activations(N * V, 3000 + N);
       return { ...d, y, dy, y64: Float64Array.from(y), dy64: Float64Array.from(dy) };
     });
-    const lbref = lazy(() => logSoftmaxBackwardRef(lbdata().dy64, lbdata().y64, N, V));
-    const lbbound = perModel((M) => logSoftmaxBackwardBound(M, lbdata().dy64, lbdata().y64, N, V, lbref()));
+    const lbref = cachedLazy(key('lbref'), () => logSoftmaxBackwardRef(lbdata().dy64, lbdata().y64, N, V));
+    const lbbound = cachedPerModel(key('lbbound'), (M) => logSoftmaxBackwardBound(M, lbdata().dy64, lbdata().y64, N, V, lbref()));
     cases.push({
       id: idOf('logSoftmax', 'backward', N, V),
       kernel: 'logSoftmax',

@@ -21,6 +21,7 @@ import type { ErrorModel, Bound } from '../../src/kernels/bounds.js';
 import { F64_U } from '../../src/kernels/bounds.js';
 import { compareWithAllowed, describeFailure } from '../../src/testing/compare.js';
 import { Tensor } from '../../src/tensor.js';
+import { diskCached } from './cache.js';
 import type * as tfc from '@tensorflow/tfjs-core';
 
 export type Tf = typeof tfc;
@@ -133,6 +134,16 @@ export function lazy<T>(f: () => T): () => T {
     }
     return v as T;
   };
+}
+
+/** lazy(), shared through the run's disk cache under `key` (see cache.ts). */
+export function cachedLazy<T>(key: string, f: () => T): () => T {
+  return lazy(() => diskCached(key, f));
+}
+
+/** perModel(), shared through the run's disk cache under `key` and the model's name. */
+export function cachedPerModel<T>(key: string, f: (M: ErrorModel) => T): (M: ErrorModel) => T {
+  return perModel((M) => diskCached(`${key}.${M.name}`, () => f(M)));
 }
 
 /** Rows `rows` of a row-major (R, C) array. */

@@ -12,9 +12,11 @@
  *   - the other light cases: the fast subjects (webgpu, webasm-2t, wasm,
  *     tfjs-wasm, the loop);
  *   - the O(n³) cases (matmul, attention): webasm-2t and wasm (our fastest
- *     there), tfjs-wasm; webgpu, tfjs-cpu and the loop on the small ones
- *     (matmul 512³, attention forward) — one call of theirs on the large ones
- *     takes seconds to tens of seconds;
+ *     there), tfjs-wasm-1t; webgpu, tfjs-cpu, tfjs-wasm-2t and the loop on
+ *     the small ones (matmul 512³, attention forward) — one call of theirs
+ *     on the large ones takes seconds to tens of seconds;
+ *   - tfjs-wasm-2t (single-threaded in Node, see tfjs.ts) on the headline
+ *     cases and the issue's goals only;
  *   - webgpu's upload-and-readback figure on the headline cases only.
  */
 import type { BenchCase } from './case.js';
@@ -32,24 +34,25 @@ const HEADLINE = new Set([
   'layerNorm.backward.4096x768',
   'gelu.forward.erf.4M',
   'gelu.backward.erf.4M',
+  'gpt.step.default',
 ]);
-/** Every quick case. */
-const QUICK_EVERYTHING = new Set(['webasm-2t', 'wasm', 'wasm-2t', 'tfjs-wasm-1t', 'tfjs-wasm-2t']);
+/** Every quick case. (tfjs-wasm-2t computes on one thread in Node, like tfjs-wasm-1t: quick mode shows it on the headline and issue-goal cases.) */
+const QUICK_EVERYTHING = new Set(['webasm-2t', 'wasm', 'wasm-2t', 'tfjs-wasm-1t']);
 /** Every light quick case, and the heavy ones listed in HEAVY_SMALL. */
 const QUICK_LIGHT = new Set(['webgpu', 'ts-loop']);
 const HEAVY_SMALL: Record<string, readonly string[]> = {
   webgpu: ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
   'ts-loop': ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
   'tfjs-cpu': ['matmul.forward.512x512x512'],
+  'tfjs-wasm-2t': ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
 };
 
 /** Undefined when the subject runs the case in this mode, else why not. */
 export function skipReason(c: BenchCase, subject: string, mode: Mode): string | undefined {
   if (mode === 'full') return undefined;
   if (!c.quick) return 'full mode only';
-  if (c.id.startsWith('gpt.')) return undefined;
-  if (QUICK_EVERYTHING.has(subject) || HEADLINE.has(c.id)) return undefined;
-  if (c.heavy) return HEAVY_SMALL[subject]?.includes(c.id) ? undefined : 'O(n³) case on a slow subject: full mode only';
+  if (QUICK_EVERYTHING.has(subject) || HEADLINE.has(c.id) || HEAVY_SMALL[subject]?.includes(c.id)) return undefined;
+  if (c.heavy) return 'O(n³) case on a slow subject: full mode only';
   if (QUICK_LIGHT.has(subject)) return undefined;
   return 'slow subject: headline cases only in quick mode';
 }

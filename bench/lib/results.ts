@@ -40,6 +40,8 @@ export interface CaseRecord {
   timing?: Timing;
   /** work / median time, in the metric's unit (GB/s, GFLOP/s, tokens/s). */
   throughput?: number;
+  /** Wall time spent on this record outside the timed samples: inputs, FP64 reference and bound, validation call, warm-up (ms). */
+  overheadMs?: number;
 }
 
 export interface SubjectResult {

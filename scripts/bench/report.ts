@@ -152,6 +152,14 @@ export function renderReport(run: BenchRun): string {
   L.push('| --- | --- | --- | --- |');
   for (const s of run.subjects) L.push(`| ${s.subject.id} | ${s.subject.available ? s.subject.detail : '—'} | ${s.subject.available ? 'yes' : `no: ${s.subject.detail}`} | ${cpuShare(s)} |`);
   L.push('');
+  L.push('## Method');
+  L.push('');
+  L.push('- Inputs carry outliers (bench/lib/inputs.ts): ±(10…100) logits, rows with ±1e30, masked (−Inf) entries, a fully masked row and a NaN row for softmax, subnormals, ±Inf and NaN for the elementwise kernels, LayerNorm rows offset by 300 and a constant row. The same seed gives the same arrays in every process.');
+  L.push("- Before timing, each subject's outputs are compared with the kernel's FP64 reference (`*Ref`) element by element within the kernel's own bound (`*Bound` with `errorModelFor(backend)`) through `compareWithAllowed`. A failure of ours is printed, recorded, not timed, and makes the run exit 1. matmul and attention check a fixed sample (24 rows/columns, 4 of 48 heads) against the full reduction. Peers are checked the same way under our loosest float32 model, for information only.");
+  L.push('- webgpu "resident": inputs uploaded once with `device.upload`, outputs left on the device; every timed call ends with `await device.queue.onSubmittedWorkDone()`, which resolves only after all submitted GPU work has completed (tfjs-webgpu: its open compute pass is ended and its encoder submitted first). "upload + readback": host arrays in, every output read back with `read()` inside the call. On dawn\'s OpenGL backend over llvmpipe, submission already executes the work (the queue wait adds ≈0–5 ms), on a real GPU the wait is what makes the figure honest.');
+  L.push('- Host backends and peers compute synchronously (or await their worker threads) inside the call; results are consumed by reading an element of each output.');
+  L.push('- Throughput: GB/s counts each input read once and each output written once (float32); GFLOP/s counts 2·M·K·N per matmul (attention: its dense products, causal or not, as the issue does); the cast rows also give values/s.');
+  L.push('');
   L.push('## Ceilings (measured in this run)');
   L.push('');
   L.push('| ceiling | value | how |');
