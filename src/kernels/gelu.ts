@@ -35,9 +35,10 @@
  *   - NaN → NaN (forward and backward);
  *   - +Inf → +Inf, and gelu'(+Inf) = 1;
  *   - −Inf → −0 (the limit from below), and gelu'(−Inf) = 0. PyTorch 1.13
- *     returns NaN for both (it computes −Inf·0); we return the limits, which
- *     is also what every finite x below −15 gives. GPU backends may return
- *     +0 for −0; the two zeros compare equal;
+ *     (CPU, measured) returns NaN for both in both forms (it computes −Inf·0),
+ *     and +0 for finite x ≤ −20 in the erf form (−0 in the tanh form); we
+ *     return the limits, which is also what every finite x below −15 gives.
+ *     GPU backends may return +0 for −0; the two zeros compare equal;
  *   - huge negative x (−1e30, −F32_MAX) → −0, no NaN; huge positive x → x
  *     exactly (Φ(x) rounds to 1 for x > 5.9 in float32);
  *   - subnormal x: gelu(x) ≈ x/2, flushed to 0 where the backend flushes;
