@@ -48,7 +48,8 @@ export async function contextFor(backend: BackendName, check: KernelCheck, o: Pa
 export function saveAccuracy(): void {
   const entries = recorder.toJSON();
   if (entries.length === 0) return;
-  mkdirSync('.accuracy', { recursive: true });
+  const dir = inject('accuracyDir');
+  mkdirSync(dir, { recursive: true });
   const name = basename(expect.getState().testPath ?? 'unknown').replace(/\W+/g, '_');
-  writeFileSync(`.accuracy/${name}-${process.pid}.json`, JSON.stringify(entries, null, 1));
+  writeFileSync(`${dir}/${name}-${process.env.SK_BACKEND ?? 'host'}-${process.pid}.json`, JSON.stringify(entries, null, 1));
 }

@@ -4,7 +4,7 @@
  * and which were skipped and why, and hands the list to the test workers.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { probeBackends } from '../../src/device.js';
 
@@ -28,14 +28,16 @@ async function startXvfb(): Promise<string | undefined> {
 
 interface Probed {
   run: string[];
+  accuracyDir: string;
 }
 const g = globalThis as { __skProbe?: Promise<Probed> };
 
 /** Global setup runs once per project; the probe and its printout happen once. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   g.__skProbe ??= probeOnce();
-  const { run } = await g.__skProbe;
+  const { run, accuracyDir } = await g.__skProbe;
   project.provide('backends', run);
+  project.provide('accuracyDir', accuracyDir);
   return async () => {
     xvfb?.kill();
     xvfb = undefined;
@@ -55,13 +57,18 @@ async function probeOnce(): Promise<Probed> {
     lines.push(`  ${p.backend.padEnd(11)} ${status.padEnd(8)} ${p.detail}${!p.available && p.backend === 'headlessgl' && xvfbProblem ? ` [${xvfbProblem}]` : ''}`);
   }
   console.log(lines.join('\n') + '\n');
-  if (!process.env.SK_KEEP_ACCURACY) rmSync('.accuracy', { recursive: true, force: true });
-  mkdirSync('.accuracy', { recursive: true });
-  return { run };
+  // each run writes its measured accuracy to a folder of its own, so runs in
+  // parallel never mix; `npm run accuracy` reads the newest, older ones are pruned
+  const accuracyDir = `.accuracy/run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  mkdirSync(accuracyDir, { recursive: true });
+  const runs = readdirSync('.accuracy').filter((d) => d.startsWith('run-')).sort();
+  for (const old of runs.slice(0, Math.max(0, runs.length - 5))) rmSync(`.accuracy/${old}`, { recursive: true, force: true });
+  return { run, accuracyDir };
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     backends: string[];
+    accuracyDir: string;
   }
 }
