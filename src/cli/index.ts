@@ -93,6 +93,26 @@ export function buildProgram(): Command {
       if (code !== 0) throw new ExitCode(code);
     });
 
+  program
+    .command('trace')
+    .description('run one kernel forward and backward on generated inputs and print per-call statistics (NaN/Inf counts, max |x|, float16/bfloat16 headroom); trace a training run with `train --trace FILE`')
+    .argument('<kernel>', 'softmax, logSoftmax, crossEntropy, layerNorm, gelu, matmul or attention')
+    .addOption(backendOption())
+    .requiredOption('--shape <dims>', 'comma-separated sizes, e.g. 64,50304 for softmax (N,V); 4,12,256,64 for attention (B,NH,T,hs)', (v: string) => v.split(',').map((x) => int('--shape')(x.trim())))
+    .addOption(new Option('--values <profile>', 'how inputs are drawn').choices(['normal', 'wide', 'huge', 'tiny', 'ties', 'zeros']).default('normal'))
+    .option('--scale <s>', 'standard deviation of ordinary values', num('--scale'), 1)
+    .option('--nan <p>', 'probability of a NaN per input element', Number, 0)
+    .option('--inf <p>', 'probability of ±Inf per input element', Number, 0)
+    .option('--seed <n>', 'input seed', int('--seed'), 1)
+    .option('--out <file>', 'also write every call as JSON Lines')
+    .option('--anomalies', 'stop at the first kernel whose output holds NaN/Inf and say where it was created', false)
+    .option('--overflow <format>', 'with anomaly mode: also stop when an output would overflow this format (float16, bfloat16, ...)')
+    .action(async (kernel: string, o) => {
+      const { runTrace } = await import('./trace.js');
+      const code = await runTrace({ kernel, backend: o.backend, shape: o.shape, profile: o.values, scale: o.scale, nan: o.nan, inf: o.inf, seed: o.seed, out: o.out, anomalies: o.anomalies, overflow: o.overflow });
+      if (code !== 0) throw new ExitCode(code);
+    });
+
   return program;
 }
 
