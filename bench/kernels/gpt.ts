@@ -110,6 +110,7 @@ export async function gptCases(tiny = false): Promise<BenchCase[]> {
       ...base,
       size: `${SIZE} (L=${s.L}, NH=${s.NH}, C=${s.C}), B=${B}, T=${T}, fp32`,
       work: B * T,
+      ownsData: true,
       data: () => undefined,
       check: (out, M): CheckResult[] => [verdict('first-step loss (whole model, 1e-4 relative)', out.loss, [refForCheck], [LOSS_RTOL * Math.abs(refForCheck)], M)],
       ours: async (ctx) => {

@@ -81,6 +81,8 @@ export interface BenchCase {
   ours?(ctx: OursContext): Promise<Runner>;
   /** Why ours is absent (e.g. the kernel is not in the library yet). */
   oursMissing?: string;
+  /** The case moves its own data (the GPT step): one figure per backend, no resident / upload split. */
+  ownsData?: boolean;
   tfjs?(tf: Tf): Runner;
   loop?(): Runner;
 }

@@ -6,19 +6,22 @@
  *
  * Quick mode (`npm run bench`, under 5 minutes on 2 cores): every case marked
  * quick runs, each on at least one of our backends and the fast peers, with
- * 3 samples and the validation call serving as the warm-up:
+ * 2–3 samples and the validation call serving as the warm-up:
  *   - headline cases (softmax and cross-entropy (1024, 4096), LayerNorm,
- *     GELU, forward and backward): every subject;
- *   - the other light cases: the fast subjects (webgpu, webasm-2t, wasm,
- *     tfjs-wasm, the loop);
- *   - the O(n³) cases (matmul, attention): webasm-2t and wasm (our fastest
- *     there), tfjs-wasm-1t; webgpu, tfjs-cpu, tfjs-wasm-2t and the loop on
- *     the small ones (matmul 512³, attention forward) — one call of theirs
- *     on the large ones takes seconds to tens of seconds;
+ *     GELU, forward and backward; the GPT step): every subject;
+ *   - every quick case: our fastest CPU backend (wasm with 2 threads; gpu.js
+ *     webasm with 2 threads where the wasm device is not there) and
+ *     tfjs-wasm-1t;
+ *   - the other light cases: webgpu, wasm (1 thread) and the loop;
+ *   - matmul 512³ and attention forward (the issue's goals) also on webgpu,
+ *     tfjs-cpu, tfjs-wasm-2t and the loop; the large O(n³) cases, where one
+ *     call of a slow subject takes seconds to tens of seconds, only on the
+ *     fastest subjects;
  *   - tfjs-wasm-2t (single-threaded in Node, see tfjs.ts) on the headline
- *     cases and the issue's goals only;
- *   - webgpu's upload-and-readback figure on the headline cases only.
+ *     cases and the issue's goals;
+ *   - webgpu's upload-and-readback figure on the headline cases.
  */
+import { BACKENDS } from '../../src/device.js';
 import type { BenchCase } from './case.js';
 import type { TimingOptions } from './harness.js';
 import type { Variant } from './results.js';
@@ -36,25 +39,25 @@ const HEADLINE = new Set([
   'gelu.backward.erf.4M',
   'gpt.step.default',
 ]);
-/** Every quick case. (tfjs-wasm-2t computes on one thread in Node, like tfjs-wasm-1t: quick mode shows it on the headline and issue-goal cases.) */
-const QUICK_EVERYTHING = new Set(['webasm-2t', 'wasm', 'wasm-2t', 'tfjs-wasm-1t']);
-/** Every light quick case, and the heavy ones listed in HEAVY_SMALL. */
-const QUICK_LIGHT = new Set(['webgpu', 'ts-loop']);
-const HEAVY_SMALL: Record<string, readonly string[]> = {
-  webgpu: ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
-  'ts-loop': ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
-  'tfjs-cpu': ['matmul.forward.512x512x512'],
-  'tfjs-wasm-2t': ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'],
-};
+const ISSUE_GOALS = ['matmul.forward.512x512x512', 'attention.forward.4x12x256x64'];
+
+const HAS_WASM = (BACKENDS as readonly string[]).includes('wasm');
+/** Every quick case. */
+const QUICK_EVERYTHING = new Set([HAS_WASM ? 'wasm-2t' : 'webasm-2t', 'tfjs-wasm-1t']);
+/** Every light quick case. */
+const QUICK_LIGHT = new Set(['webgpu', 'ts-loop', ...(HAS_WASM ? ['wasm'] : [])]);
+/** The issue's goal cases besides the headline ones. */
+const GOALS_TOO = new Set(['webgpu', 'ts-loop', 'tfjs-cpu', 'tfjs-wasm-2t', ...(HAS_WASM ? ['wasm'] : [])]);
 
 /** Undefined when the subject runs the case in this mode, else why not. */
 export function skipReason(c: BenchCase, subject: string, mode: Mode): string | undefined {
   if (mode === 'full') return undefined;
   if (!c.quick) return 'full mode only';
-  if (QUICK_EVERYTHING.has(subject) || HEADLINE.has(c.id) || HEAVY_SMALL[subject]?.includes(c.id)) return undefined;
-  if (c.heavy) return 'O(n³) case on a slow subject: full mode only';
+  if (QUICK_EVERYTHING.has(subject) || HEADLINE.has(c.id)) return undefined;
+  if (ISSUE_GOALS.includes(c.id) && GOALS_TOO.has(subject)) return undefined;
+  if (c.heavy || c.id.startsWith('matmul.') || c.id.startsWith('attention.')) return 'O(n³) case on a slower subject: full mode only';
   if (QUICK_LIGHT.has(subject)) return undefined;
-  return 'slow subject: headline cases only in quick mode';
+  return 'slower subject: headline cases only in quick mode';
 }
 
 /** Whether a variant of a case is timed in this mode. */

@@ -79,7 +79,7 @@ async function oursSubject(id: OursId): Promise<Subject> {
     finish: noFinish,
     async runners(c) {
       if (!c.ours) return { variants: {}, missing: c.oursMissing ?? 'no library kernel for this case' };
-      if (device.backend === 'webgpu') {
+      if (device.backend === 'webgpu' && !c.ownsData) {
         const resident: OursContext = { device, resident: true, sync };
         const io: OursContext = { device, resident: false, sync };
         return { variants: { resident: await c.ours(resident), io: await c.ours(io) } };

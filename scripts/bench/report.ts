@@ -65,6 +65,14 @@ function label(r: CaseRecord): string {
   return r.variant === 'resident' ? `${r.subject} (resident)` : r.variant === 'io' ? `${r.subject} (upload + readback)` : r.subject;
 }
 
+/** A peer's label, flagged when its output was outside our float32 bound. */
+function peerLabel(r: CaseRecord): string {
+  const bad = r.checks?.filter((c) => !c.ok) ?? [];
+  if (!bad.length) return label(r);
+  const worst = Math.max(...bad.map((c) => c.maxRatio));
+  return `${label(r)} (outside our bound${Number.isFinite(worst) ? `, ${worst.toPrecision(2)}×` : ': non-finite mismatch'})`;
+}
+
 function kindOf(run: BenchRun, subject: string): 'ours' | 'peer' {
   return run.subjects.find((s) => s.subject.id === subject)?.subject.kind ?? 'peer';
 }
@@ -172,6 +180,8 @@ export function renderReport(run: BenchRun): string {
 
   L.push('## Per case: our best backend against the best peer and the ceiling');
   L.push('');
+  L.push('A peer marked "outside our bound" returned values farther from the FP64 reference than our float32 bound for the kernel allows (×: the worst error as a multiple of it); it is still counted as the best peer.');
+  L.push('');
   L.push('| kernel | phase | size | ours (best backend) | median (p10–p90) | throughput | best peer | peer median | ours / peer | ceiling | ours / ceiling |');
   L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const v of views) {
@@ -181,7 +191,7 @@ export function renderReport(run: BenchRun): string {
     const ceil = o && v.ceilingMs ? o.timing!.medianMs / v.ceilingMs : undefined;
     const why = !o ? (v.records.find((r) => kindOf(run, r.subject) === 'ours' && r.status !== 'ok')?.message?.split('\n')[0] ?? 'not run') : '';
     L.push(
-      `| ${v.kernel} | ${v.phase} | ${v.size} | ${o ? label(o) : `— (${why})`} | ${o ? fmtSpread(o) : '—'} | ${o ? fmtThroughput(o) : '—'} | ${p ? label(p) : '—'} | ${p ? fmtSpread(p) : '—'} | ${fmtRatio(ratio)} | ${v.ceilingMs ? fmtMs(v.ceilingMs) : '—'} | ${fmtRatio(ceil).replace(' ✗', '')} |`,
+      `| ${v.kernel} | ${v.phase} | ${v.size} | ${o ? label(o) : `— (${why})`} | ${o ? fmtSpread(o) : '—'} | ${o ? fmtThroughput(o) : '—'} | ${p ? peerLabel(p) : '—'} | ${p ? fmtSpread(p) : '—'} | ${fmtRatio(ratio)} | ${v.ceilingMs ? fmtMs(v.ceilingMs) : '—'} | ${fmtRatio(ceil).replace(' ✗', '')} |`,
     );
   }
   L.push('');
@@ -287,7 +297,7 @@ export function renderReport(run: BenchRun): string {
     for (const [k, msg] of missing) L.push(`- ${k}: ${msg}`);
     for (const s of unavailable) L.push(`- subject ${s.subject.id}: ${s.subject.detail}`);
     for (const n of run.notes) L.push(`- ${n}`);
-    if (run.mode === 'quick') L.push('- Quick mode runs every case, but the slow subjects (gpu.js cpu and headlessgl and webasm sync, the FP64 reference, tfjs-cpu, tfjs-webgpu, the loop) skip the O(n³) cases and the minor kernels; `npm run bench:full` runs everything.');
+    if (run.mode === 'quick') L.push('- Quick mode runs every case on our fastest CPU backend and tfjs-wasm, the headline cases (softmax, cross-entropy, LayerNorm, GELU, the GPT step) on every subject, and the rest on a subset (bench/lib/plan.ts); `npm run bench:full` runs every case on every subject.');
     L.push('');
   }
   if (run.failures.length) {
