@@ -309,8 +309,9 @@ export function renderReport(run: BenchRun): string {
   return L.join('\n');
 }
 
+/** The size part of a case id ('1024x4096', 'erf.4M', '4x12x256x64'). */
 function shortSize(v: CaseView): string {
-  return v.size.split(',')[0].replace(/^\(/, '').replace(/\)$/, '');
+  return v.id.split('.').slice(2).join('.');
 }
 
 function fmtWork(v: CaseView): string {
