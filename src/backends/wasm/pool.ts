@@ -1,6 +1,6 @@
 /**
  * A pool of worker threads that run exports of the kernels module on one
- * shared WasmMemory, synchronised with Atomics on a control block in
+ * shared WebAssembly.Memory, synchronised with Atomics on a control block in
  * that memory. The calling thread takes part in every job, so a pool of
  * `threads` runs on `threads − 1` workers plus the caller.
  *

@@ -1,5 +1,5 @@
 /**
- * The wasm backend's runtime: one shared WasmMemory holding a heap,
+ * The wasm backend's runtime: one shared WebAssembly.Memory holding a heap,
  * the kernels module (asm/*.ts, embedded in kernels.wasm.ts) instantiated on
  * the calling thread and on a lazily started pool of worker threads, and the
  * kernels as plain functions over Float32Array and sizes.
@@ -20,7 +20,7 @@
  * tensors in heap views so chains of kernels copy nothing.
  *
  * Threads: a kernel is split over rows (or output columns) when its work is
- * large enough to pay for waking the workers (~40 µs a round trip, measured in
+ * large enough to pay for waking the workers (10–25 µs a round trip, measured in
  * bench/wasm/NOTES.md); each output element is computed by the same sequence
  * of operations whatever the split, so results are bitwise identical for any
  * thread count.
