@@ -75,24 +75,30 @@ export class Tensor {
   readonly id = nextId++;
   #host: HostArray | undefined;
   #resident: ResidentStorage | undefined;
+  #release: (() => void) | undefined;
   #disposed = false;
 
-  private constructor(shape: Shape, dtype: DType, host: HostArray | undefined, resident: ResidentStorage | undefined) {
+  private constructor(shape: Shape, dtype: DType, host: HostArray | undefined, resident: ResidentStorage | undefined, release?: () => void) {
     this.shape = Object.freeze(shape.slice());
     this.dtype = dtype;
     this.size = shapeSize(shape);
     this.#host = host;
     this.#resident = resident;
+    this.#release = release;
   }
 
-  /** Wraps a host array (no copy). Its length must equal the product of `shape`. */
-  static fromHost(data: HostArray, shape: Shape, what = 'tensor'): Tensor {
+  /**
+   * Wraps a host array (no copy). Its length must equal the product of `shape`.
+   * `release`, if given, runs once when the tensor is disposed (a backend
+   * returning memory it lent, e.g. a view into WebAssembly memory).
+   */
+  static fromHost(data: HostArray, shape: Shape, what = 'tensor', release?: () => void): Tensor {
     const s = checkShape(shape, what);
     const n = shapeSize(s);
     if (data.length !== n) {
       throw new ArgumentError(`${what}: data has length ${data.length} but shape ${fmtShape(s)} needs ${n} elements`);
     }
-    return new Tensor(s, dtypeOf(data), data, undefined);
+    return new Tensor(s, dtypeOf(data), data, undefined, release);
   }
 
   /** Wraps device-resident storage holding float32 values. */
@@ -150,11 +156,13 @@ export class Tensor {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#resident?.dispose();
+    this.#release?.();
     this.#resident = undefined;
     this.#host = undefined;
+    this.#release = undefined;
   }
 
-  /** A tensor with the same storage viewed under another shape of equal size. */
+  /** A tensor with the same storage viewed under another shape of equal size (disposing the original frees the storage both share). */
   reshape(shape: Shape): Tensor {
     this.#checkAlive();
     const s = checkShape(shape, 'reshape');
