@@ -33,7 +33,9 @@ export function buildProgram(): Command {
   program
     .name('stable-kernels')
     .description('Numerically stable tensor kernels on every gpu.js backend, a stability suite, and a small GPT built from them.')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // before the subcommands are added, so they inherit it: errors come back to main() for the exit code
+    .exitOverride();
 
   program
     .command('train')
@@ -125,7 +127,6 @@ export class ExitCode extends Error {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return 0;
