@@ -6,8 +6,8 @@
  *
  *   npx tsx examples/find-nan.ts
  */
-import { createDevice, detectAnomalies, gelu, layerNorm, matmul, NonFiniteError, scope, tensor } from '../src/index.js';
-import { Rng } from '../src/random.js';
+import { createDevice, detectAnomalies, gelu, layerNorm, matmul, NonFiniteError, scope, tensor } from 'stable-kernels';
+import { Rng } from 'stable-kernels/testing';
 
 const dev = await createDevice({ backend: 'cpu' });
 const rng = new Rng(1);

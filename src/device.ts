@@ -260,27 +260,28 @@ export async function createDevice(options: DeviceOptions = {}): Promise<Device>
   }
   if (backend === 'wasm') return createWasm(options.threads, 'requested');
   if (backend !== 'auto') return createGpuJs(backend, threads, 'requested');
-  return createAuto(threads);
+  return createAuto(options.threads);
 }
 
-async function createAuto(threads: number): Promise<Device> {
+async function createAuto(threads: number | undefined): Promise<Device> {
   const notes: string[] = [];
   try {
     claimGlStack('dawn', 'webgpu');
     const probe = await installWebGpu();
-    if (!probe.info.software) return createGpuJs('webgpu', threads, `hardware WebGPU adapter ${probe.info.adapter}`);
+    if (!probe.info.software) return createGpuJs('webgpu', threads ?? 1, `hardware WebGPU adapter ${probe.info.adapter}`);
     notes.push(`the only WebGPU adapter is a software one (${probe.info.adapter})`);
   } catch (e) {
     notes.push((e as Error).message);
   }
-  // Without a GPU: measured on a 2-core machine (bench/RESULTS.md), gpu.js's
-  // webgpu on llvmpipe is the fastest gpu.js backend for the GPT step, then webasm.
+  // Without a GPU the hand-written WebAssembly SIMD kernels are the fastest
+  // backend here (bench/RESULTS.md: several times every gpu.js mode, the
+  // software WebGPU adapter included).
   try {
-    return await createGpuJs('webgpu', threads, `no hardware GPU: ${notes.join('; ')}; webgpu on the software adapter is the fastest gpu.js backend here`);
+    return await createWasm(threads, `no hardware GPU (${notes.join('; ')}): the WebAssembly SIMD backend is the fastest here`);
   } catch (e) {
     notes.push((e as Error).message);
   }
-  return createGpuJs('webasm', Math.max(threads, 1), `no WebGPU adapter: ${notes.join('; ')}`);
+  return createGpuJs('webasm', threads ?? 1, `no hardware GPU and no WebAssembly threads: ${notes.join('; ')}`);
 }
 
 async function createWasm(threads: number | undefined, reason: string): Promise<Device> {
