@@ -1,6 +1,7 @@
 /** Every kernel of the library: importing this registers their implementations. */
 export { logSumExp, logSumExpBackward, softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
 export { splitHeads, splitHeadsBackward, mergeHeads, mergeHeadsBackward } from './heads.js';
+export { cast } from './cast.js';
 export { crossEntropy, crossEntropyBackward, type CrossEntropyOptions, type CrossEntropyReduction, type CrossEntropyResult } from './cross-entropy.js';
 export { attention, attentionBackward, type AttentionOptions } from './attention.js';
 export { matmul, matmulBackward, type MatmulOptions, type MatmulBackwardOptions } from './matmul.js';
