@@ -45,12 +45,12 @@ const ROW_CHUNK: i32 = 256;
 
 /** Scalar log through the vector code, so per-row logs have the same accuracy as log4. */
 // @ts-ignore: decorator
-@inline function log1(x: f32): f32 {
+@inline export function log1(x: f32): f32 {
   return f32x4.extract_lane(log4(f32x4.splat(x)), 0);
 }
 
 /** Max of a row of V ≥ 1 floats; NaN if any entry is NaN. */
-function rowMax(p: usize, V: i32): f32 {
+export function rowMax(p: usize, V: i32): f32 {
   let m0 = f32x4.splat(-Infinity);
   let m1 = f32x4.splat(-Infinity);
   let nan = i32x4.splat(0);
@@ -82,7 +82,7 @@ function rowMax(p: usize, V: i32): f32 {
  * above. With `y` ≠ 0 it also stores each exp(x_j − m) at y.
  */
 // @ts-ignore: decorator
-@inline function sumExp(x: usize, y: usize, V: i32, m: f32, store: bool): f32 {
+@inline export function sumExp(x: usize, y: usize, V: i32, m: f32, store: bool): f32 {
   const mv = f32x4.splat(m);
   let s: f32 = 0;
   for (let c = 0; c < V; c += ROW_CHUNK) {
@@ -170,7 +170,7 @@ function fillNaN(y: usize, V: i32): void {
 
 /** True when m is NaN or ±Inf: the row has no finite normaliser. */
 // @ts-ignore: decorator
-@inline function special(m: f32): bool {
+@inline export function special(m: f32): bool {
   return !(abs(m) < Infinity);
 }
 

@@ -27,6 +27,7 @@
  */
 import os from 'node:os';
 import { ArgumentError } from '../../errors.js';
+import { type FloatFormat, fitsInFloat32 } from '../../precision/formats.js';
 import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 import { WorkerPool, controlBytes, type Task } from './pool.js';
 import { WA, type WasmMemory, type WasmModule } from './wasm-api.js';
@@ -42,6 +43,24 @@ const FNS = [
   'softmax_bwd_rows',
   'logsoftmax_bwd_rows',
   'logsumexp_bwd_rows',
+  'add_f32',
+  'gelu_fwd',
+  'gelu_bwd',
+  'adamw_step',
+  'cast_f32',
+  'split_heads',
+  'unsplit_heads',
+  'merge_heads',
+  'unmerge_heads',
+  'embedding_fwd',
+  'embedding_bwd',
+  'layernorm_fwd',
+  'layernorm_bwd_rows',
+  'layernorm_bwd_reduce',
+  'ce_fwd_rows',
+  'ce_bwd_rows',
+  'attn_fwd',
+  'attn_bwd',
 ] as const;
 type FnName = (typeof FNS)[number];
 const FN_ID = Object.fromEntries(FNS.map((n, i) => [n, i])) as Record<FnName, number>;
@@ -52,12 +71,14 @@ interface KernelExports {
   gemm_kc(): number;
   colsum(x: number, M: number, N: number, out: number, n0: number, n1: number): void;
   map_f32(fn: number, src: number, dst: number, n: number): void;
+  sum_chunked(x: number, n: number): number;
+  attn_work_bytes(S: number, hs: number): number;
   [name: string]: (...args: number[]) => number | void;
 }
 
 /** Checks that the module exports every kernel function the runtime calls. */
 function kernelExports(raw: Record<string, unknown>): KernelExports {
-  for (const name of [...FNS, 'gemm_workspace_bytes', 'gemm_kc']) {
+  for (const name of [...FNS, 'gemm_workspace_bytes', 'gemm_kc', 'sum_chunked', 'attn_work_bytes']) {
     if (typeof raw[name] !== 'function') throw new Error(`kernels.wasm: export '${name}' is missing; rebuild with \`node scripts/wasm/build.mjs\``);
   }
   return raw as KernelExports;
@@ -89,6 +110,36 @@ const ALIGN = 64;
  */
 export const DEFAULT_MIN_FLOPS_PER_THREAD = 8e6;
 export const DEFAULT_MIN_ELEMENTS_PER_THREAD = 1 << 17;
+
+/**
+ * One-thread cost per element of the phase-2 kernels relative to a softmax
+ * element (the unit of minElementsPerThread), measured with
+ * bench/wasm/phase2.bench.ts: a kernel is split once n·cost reaches the
+ * per-thread minimum, i.e. at about the same one-thread time for every kernel.
+ */
+const COST = {
+  add: 0.25,
+  copy: 0.2,
+  geluTanh: 0.6,
+  geluErf: 1.2,
+  adamw: 0.6,
+  cast: 0.2,
+  layerNorm: 0.5,
+  crossEntropy: 1,
+  embedding: 0.25,
+} as const;
+/** Attention FLOPs count this many matmul FLOPs in the split decision (smaller tiles, the softmax between them). */
+const ATTENTION_FLOP_COST = 3;
+/** Rows per chunk of the shared summation order (ROW_CHUNK of src/kernels/bounds.ts; asm/lanes.ts's SUM_CHUNK). */
+const SUM_CHUNK = 256;
+
+const f32Scratch = new Float32Array(1);
+const i32Scratch = new Int32Array(f32Scratch.buffer);
+/** The bit pattern of fround(x), for float arguments passed through the pool's i32 slots. */
+function f32Bits(x: number): number {
+  f32Scratch[0] = x;
+  return i32Scratch[0];
+}
 
 export interface WasmRuntimeOptions {
   /**
@@ -124,6 +175,8 @@ export interface MatmulBackwardOptions {
   /** Also return dbias (N), the column sums of dout. */
   bias?: boolean;
   threads?: number;
+  /** Where to write da, db, dbias (as `out` of CallOptions). */
+  outs?: { da?: Float32Array; db?: Float32Array; dbias?: Float32Array };
 }
 
 export interface MatmulGrads {
@@ -133,6 +186,69 @@ export interface MatmulGrads {
   db: Float32Array;
   /** (N), only with `bias: true` */
   dbias?: Float32Array;
+}
+
+/** GELU form: 'none' (x·Φ(x) through the erf-free Mills-ratio evaluation of gelu.ts) or PyTorch's 'tanh' approximation. */
+export type GeluForm = 'none' | 'tanh';
+
+/** The float32 scalars of one AdamW step, computed in float64 by the caller (adamwScalars of src/kernels/adamw.ts). */
+export interface AdamWScalarArgs {
+  b1: number;
+  c1: number;
+  b2: number;
+  c2: number;
+  dec: number;
+  ss: number;
+  r2: number;
+  eps: number;
+}
+
+export interface AdamWOutputs {
+  param: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export interface LayerNormOutputs {
+  out: Float32Array;
+  mean: Float32Array;
+  rstd: Float32Array;
+}
+
+export interface LayerNormGrads {
+  dx: Float32Array;
+  dweight: Float32Array;
+  dbias: Float32Array;
+}
+
+/** Cross-entropy options as the kernels receive them (targets coded: a class index, or −1 for an ignored row). */
+export interface CrossEntropyArgs {
+  labelSmoothing: number;
+  reduction: 'mean' | 'sum' | 'none';
+  /** Rows not ignored (the 'mean' denominator). */
+  count: number;
+}
+
+export interface AttentionDimsArgs {
+  B: number;
+  NH: number;
+  T: number;
+  S: number;
+  hs: number;
+}
+
+export interface AttentionArgs {
+  causal: boolean;
+  /** Multiplies q·k (rounded to float32). */
+  scale: number;
+  /** A mask as float32 (boolean: 0/1, 1 = takes part; additive: −Inf excludes) with element strides over (B, NH, T, S). */
+  mask?: { data: Float32Array; kind: 1 | 2; strides: readonly number[] };
+}
+
+interface OutSpec {
+  name: string;
+  n: number;
+  out?: Float32Array;
 }
 
 interface Block {
@@ -304,6 +420,8 @@ export class WasmRuntime {
   #heap: Heap;
   #pool: WorkerPool;
   #work: number[] = [];
+  /** 64 words of heap for the scalar arguments of one call (kernel calls are synchronous, so one block serves all). */
+  #scalars: number;
   #destroyed = false;
 
   #minFlops: number;
@@ -316,6 +434,7 @@ export class WasmRuntime {
     this.memory = memory;
     this.#exports = kernelExports(new WA.Instance(module, { env: { memory } }).exports);
     this.#heap = new Heap(memory, HEAP_BASE);
+    this.#scalars = this.#heap.allocBytes(256);
     this.#pool = new WorkerPool(module, memory, 0, threads - 1, FNS);
   }
 
@@ -395,11 +514,12 @@ export class WasmRuntime {
    * freed when it is garbage-collected, so keep the view itself alive while
    * any subarray of it is in use.
    */
-  alloc(n: number): Float32Array {
+  alloc(n: number, zeroed = true): Float32Array {
     this.#checkAlive();
     checkDims('alloc', { n });
     const v = this.#heap.view(n);
-    v.fill(0);
+    // `zeroed = false` leaves what the heap held (for outputs a kernel writes in full)
+    if (zeroed) v.fill(0);
     return v;
   }
 
@@ -452,17 +572,18 @@ export class WasmRuntime {
     checkArray(fn, 'b', b, K * N, transB ? `[N, K] = [${N}, ${K}]` : `[K, N] = [${K}, ${N}]`);
     const t = options.threads;
     // da (M, K) = dout (M, N) · op(b)ᵀ: op(b)ᵀ is b (N, K) itself when transB, else b (K, N) read transposed
-    const da = this.#withIO(fn, [dout, b], M * K, undefined, ([pd, pb], pc) => {
+    const outs = options.outs ?? {};
+    const da = this.#withIO(fn, [dout, b], M * K, outs.da, ([pd, pb], pc) => {
       this.#gemm(transB ? 0 : GEMM_TRANS_B, M, K, N, pd!, N, pb!, transB ? K : N, pc, K, 0, t);
     });
     // db: (K, N) = aᵀ·dout, or (N, K) = doutᵀ·a with transB; inner size M
-    const db = this.#withIO(fn, [a, dout], K * N, undefined, ([pa, pd], pc) => {
+    const db = this.#withIO(fn, [a, dout], K * N, outs.db, ([pa, pd], pc) => {
       if (transB) this.#gemm(GEMM_TRANS_A, N, K, M, pd!, N, pa!, K, pc, K, 0, t);
       else this.#gemm(GEMM_TRANS_A, K, N, M, pa!, K, pd!, N, pc, N, 0, t);
     });
     const grads: MatmulGrads = { da, db };
     if (options.bias) {
-      grads.dbias = this.#withIO(fn, [dout], N, undefined, ([pd], pc) => {
+      grads.dbias = this.#withIO(fn, [dout], N, outs.dbias, ([pd], pc) => {
         const parts = this.#parts(M * N, this.#minElems, t);
         this.#parallel(split(N, parts, 16).map(([n0, n1]) => ({ fn: FN_ID.colsum, args: [pd!, M, N, pc, n0, n1] })));
       });
@@ -534,6 +655,368 @@ export class WasmRuntime {
   }
 
   // -------------------------------------------------------------------------
+  // Phase-2 kernels: the contracts of src/kernels/*.ts on float32 arrays
+  // -------------------------------------------------------------------------
+
+  /** out = a + b element-wise (residual add: one correctly rounded addition). */
+  add(a: Float32Array, b: Float32Array, options: CallOptions = {}): Float32Array {
+    const fn = 'add';
+    this.#checkAlive();
+    const n = checkArray(fn, 'a', a, a?.length ?? 0, `[${a?.length}]`).length;
+    checkArray(fn, 'b', b, n, `[${n}]`);
+    return this.#withIO(fn, [a, b], n, options.out, ([pa, pb], po) => {
+      this.#elementwise(n, COST.add, options.threads, (i0, i1) => ({ fn: FN_ID.add_f32, args: [pa!, pb!, po, i0, i1] }));
+    });
+  }
+
+  /** y = gelu(x), erf ('none') or tanh form, with gelu.ts's contract and arithmetic (asm/elementwise.ts). */
+  gelu(x: Float32Array, form: GeluForm, options: CallOptions = {}): Float32Array {
+    const fn = 'gelu';
+    this.#checkAlive();
+    const n = checkArray(fn, 'x', x, x?.length ?? 0, `[${x?.length}]`).length;
+    const tanh = form === 'tanh' ? 1 : 0;
+    return this.#withIO(fn, [x], n, options.out, ([px], po) => {
+      this.#elementwise(n, tanh ? COST.geluTanh : COST.geluErf, options.threads, (i0, i1) => ({ fn: FN_ID.gelu_fwd, args: [tanh, px!, po, i0, i1] }));
+    });
+  }
+
+  /** dx = dy·gelu'(x) (gelu.ts's backward contract: gelu'(+Inf) = 1, gelu'(−Inf) = 0, NaN·0 = NaN). */
+  geluBackward(dy: Float32Array, x: Float32Array, form: GeluForm, options: CallOptions = {}): Float32Array {
+    const fn = 'geluBackward';
+    this.#checkAlive();
+    const n = checkArray(fn, 'x', x, x?.length ?? 0, `[${x?.length}]`).length;
+    checkArray(fn, 'dy', dy, n, `[${n}]`);
+    const tanh = form === 'tanh' ? 1 : 0;
+    // a float32 zero read at run time: the `zero` of gelu.ts's dy·zero
+    this.#heap.f32[this.#scalars >> 2] = 0;
+    const zeroAt = this.#scalars;
+    return this.#withIO(fn, [dy, x], n, options.out, ([pd, px], po) => {
+      this.#elementwise(n, tanh ? COST.geluTanh : COST.geluErf, options.threads, (i0, i1) => ({ fn: FN_ID.gelu_bwd, args: [tanh, pd!, px!, po, zeroAt, i0, i1] }));
+    });
+  }
+
+  /**
+   * One AdamW step (adamw.ts's arrangement): m' = β₁m + c₁g, v' = β₂v + (c₂g)g,
+   * θ' = dec·θ − ss·(m'/(√v'·r2 + ε)), with the scalars rounded to float32.
+   */
+  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, k: AdamWScalarArgs, outs: Partial<AdamWOutputs> & { threads?: number } = {}): AdamWOutputs {
+    const fn = 'adamw';
+    this.#checkAlive();
+    const n = checkArray(fn, 'param', param, param?.length ?? 0, `[${param?.length}]`).length;
+    for (const [name, a] of [['grad', grad], ['m', m], ['v', v]] as const) checkArray(fn, name, a, n, `[${n}]`);
+    const sc = this.#heap.f32;
+    const base = this.#scalars >> 2;
+    [k.b1, k.c1, k.b2, k.c2, k.dec, k.ss, k.r2, k.eps].forEach((x, i) => (sc[base + i] = x));
+    const at = this.#scalars;
+    const [p2, m2, v2] = this.#io(fn, [param, grad, m, v], [
+      { name: 'param', n, out: outs.param },
+      { name: 'm', n, out: outs.m },
+      { name: 'v', n, out: outs.v },
+    ], ([pp, pg, pm, pv], [op, om, ov]) => {
+      this.#elementwise(n, COST.adamw, outs.threads, (i0, i1) => ({ fn: FN_ID.adamw_step, args: [pp!, pg!, pm!, pv!, op, om, ov, at, i0, i1] }));
+    });
+    return { param: p2, m: m2, v: v2 };
+  }
+
+  /** True when `cast` runs `format` in SIMD (float32-representable values and subnormal grid, ≤ 22 fraction bits). */
+  static castsInSimd(format: FloatFormat): boolean {
+    return fitsInFloat32(format) && format.manBits <= 22;
+  }
+
+  /**
+   * Rounds every element to `format` (round-to-nearest-even, subnormals, NaN kept
+   * and quietened, overflow per `saturate`, default the format's own), bit-identical
+   * to roundArray(format, x) of src/precision/round.ts. Formats outside
+   * `castsInSimd` are refused (round them with roundArray).
+   */
+  cast(x: Float32Array, format: FloatFormat, options: CallOptions & { saturate?: boolean } = {}): Float32Array {
+    const fn = 'cast';
+    this.#checkAlive();
+    const n = checkArray(fn, 'x', x, x?.length ?? 0, `[${x?.length}]`).length;
+    if (!WasmRuntime.castsInSimd(format)) throw new ArgumentError(`cast: format '${format.name}' does not fit the float32 SIMD rounding (needs float32-representable values and ≤ 22 fraction bits); use roundArray`);
+    const saturate = options.saturate ?? format.saturate;
+    const drop = 23 - format.manBits;
+    const maxFiniteBits = f32Bits(format.maxFinite);
+    const words = [
+      drop,
+      (1 << (drop - 1)) - 1,
+      ~((1 << drop) - 1),
+      (format.emin + 127) << 23,
+      format.emax + 1 >= 128 ? 0x7f800000 : (format.emax + 1 + 127) << 23,
+      maxFiniteBits,
+      saturate ? maxFiniteBits : format.hasInf ? 0x7f800000 : 0x7fc00000,
+      f32Bits(format.minSubnormal / 2),
+      f32Bits(format.minSubnormal * 2 ** 23),
+    ];
+    new Int32Array(this.memory.buffer, this.#scalars, words.length).set(words);
+    const at = this.#scalars;
+    return this.#withIO(fn, [x], n, options.out, ([px], po) => {
+      this.#elementwise(n, COST.cast, options.threads, (i0, i1) => ({ fn: FN_ID.cast_f32, args: [px!, po, at, i0, i1] }));
+    });
+  }
+
+  /** q, k, v (B, NH, T, hs) from qkv (B, T, 3C): exact permutations (heads.ts). */
+  splitHeads(qkv: Float32Array, B: number, T: number, NH: number, hs: number, outs: { q?: Float32Array; k?: Float32Array; v?: Float32Array; threads?: number } = {}): { q: Float32Array; k: Float32Array; v: Float32Array } {
+    const fn = 'splitHeads';
+    this.#checkAlive();
+    checkDims(fn, { B, T, NH, hs });
+    const n = B * T * NH * hs;
+    checkArray(fn, 'qkv', qkv, 3 * n, `[B, T, 3C] = [${B}, ${T}, ${3 * NH * hs}]`);
+    const [q, k, v] = this.#io(fn, [qkv], [{ name: 'q', n, out: outs.q }, { name: 'k', n, out: outs.k }, { name: 'v', n, out: outs.v }], ([px], [pq, pk, pv]) => {
+      this.#rowsSplit(B * T, 3 * NH * hs * COST.copy, outs.threads, (r0, r1) => ({ fn: FN_ID.split_heads, args: [px!, pq, pk, pv, T, NH, hs, r0, r1] }));
+    });
+    return { q, k, v };
+  }
+
+  /** dqkv (B, T, 3C) from dq, dk, dv (B, NH, T, hs): the inverse permutation. */
+  splitHeadsBackward(dq: Float32Array, dk: Float32Array, dv: Float32Array, B: number, T: number, NH: number, hs: number, options: CallOptions = {}): Float32Array {
+    const fn = 'splitHeadsBackward';
+    this.#checkAlive();
+    checkDims(fn, { B, T, NH, hs });
+    const n = B * T * NH * hs;
+    for (const [name, a] of [['dq', dq], ['dk', dk], ['dv', dv]] as const) checkArray(fn, name, a, n, `[B, NH, T, hs] = [${B}, ${NH}, ${T}, ${hs}]`);
+    return this.#withIO(fn, [dq, dk, dv], 3 * n, options.out, ([pq, pk, pv], po) => {
+      this.#rowsSplit(B * T, 3 * NH * hs * COST.copy, options.threads, (r0, r1) => ({ fn: FN_ID.unsplit_heads, args: [pq!, pk!, pv!, po, T, NH, hs, r0, r1] }));
+    });
+  }
+
+  /** (B, T, C) from y (B, NH, T, hs). */
+  mergeHeads(y: Float32Array, B: number, T: number, NH: number, hs: number, options: CallOptions = {}): Float32Array {
+    const fn = 'mergeHeads';
+    this.#checkAlive();
+    checkDims(fn, { B, T, NH, hs });
+    const n = B * T * NH * hs;
+    checkArray(fn, 'y', y, n, `[B, NH, T, hs] = [${B}, ${NH}, ${T}, ${hs}]`);
+    return this.#withIO(fn, [y], n, options.out, ([py], po) => {
+      this.#rowsSplit(B * T, NH * hs * COST.copy, options.threads, (r0, r1) => ({ fn: FN_ID.merge_heads, args: [py!, po, T, NH, hs, r0, r1] }));
+    });
+  }
+
+  /** dy (B, NH, T, hs) from dout (B, T, C): the inverse of mergeHeads. */
+  mergeHeadsBackward(dout: Float32Array, B: number, T: number, NH: number, hs: number, options: CallOptions = {}): Float32Array {
+    const fn = 'mergeHeadsBackward';
+    this.#checkAlive();
+    checkDims(fn, { B, T, NH, hs });
+    const n = B * T * NH * hs;
+    checkArray(fn, 'dout', dout, n, `[B, T, C] = [${B}, ${T}, ${NH * hs}]`);
+    return this.#withIO(fn, [dout], n, options.out, ([pd], po) => {
+      this.#rowsSplit(B * T, NH * hs * COST.copy, options.threads, (r0, r1) => ({ fn: FN_ID.unmerge_heads, args: [pd!, po, T, NH, hs, r0, r1] }));
+    });
+  }
+
+  /**
+   * out (B, T, C) = wte[ids] + wpe[t]; ids (B·T) are validated token ids as
+   * float32 (exact integers in [0, V)), wte (V, C), wpe (≥ T rows, C).
+   */
+  embedding(ids: Float32Array, wte: Float32Array, wpe: Float32Array, B: number, T: number, C: number, options: CallOptions = {}): Float32Array {
+    const fn = 'embedding';
+    this.#checkAlive();
+    checkDims(fn, { B, T, C });
+    checkArray(fn, 'ids', ids, B * T, `[B, T] = [${B}, ${T}]`);
+    if (!(wte instanceof Float32Array) || wte.length % Math.max(C, 1) !== 0) throw new ArgumentError(`${fn}: 'wte' must be a Float32Array of shape [V, C] with C = ${C}`);
+    if (!(wpe instanceof Float32Array) || wpe.length < T * C) throw new ArgumentError(`${fn}: 'wpe' must be a Float32Array with at least T·C = ${T * C} elements`);
+    return this.#withIO(fn, [ids, wte, wpe], B * T * C, options.out, ([pi, pw, pp], po) => {
+      this.#rowsSplit(B * T, C * COST.embedding, options.threads, (r0, r1) => ({ fn: FN_ID.embedding_fwd, args: [pi!, pw!, pp!, po, T, C, r0, r1] }));
+    });
+  }
+
+  /**
+   * dwte (V, C) and dwpe (maxT, C) from dout (B, T, C), accumulated over
+   * positions in increasing order (embedding.ts's chains); zero elsewhere.
+   */
+  embeddingBackward(dout: Float32Array, ids: Float32Array, B: number, T: number, C: number, V: number, maxT: number, outs: { dwte?: Float32Array; dwpe?: Float32Array; threads?: number } = {}): { dwte: Float32Array; dwpe: Float32Array } {
+    const fn = 'embeddingBackward';
+    this.#checkAlive();
+    checkDims(fn, { B, T, C, V, maxT });
+    checkArray(fn, 'dout', dout, B * T * C, `[B, T, C] = [${B}, ${T}, ${C}]`);
+    checkArray(fn, 'ids', ids, B * T, `[B, T] = [${B}, ${T}]`);
+    const [dwte, dwpe] = this.#io(fn, [dout, ids], [{ name: 'dwte', n: V * C, out: outs.dwte }, { name: 'dwpe', n: maxT * C, out: outs.dwpe }], ([pd, pi], [pte, ppe]) => {
+      const f = this.#heap.f32;
+      f.fill(0, pte >> 2, (pte >> 2) + V * C);
+      f.fill(0, ppe >> 2, (ppe >> 2) + maxT * C);
+      const parts = this.#parts(B * T * C * COST.embedding, this.#minElems, outs.threads);
+      this.#parallel(split(C, parts, 4).map(([c0, c1]) => ({ fn: FN_ID.embedding_bwd, args: [pi!, pd!, pte, ppe, B * T, T, C, c0, c1] })));
+    });
+    return { dwte, dwpe };
+  }
+
+  /**
+   * LayerNorm over rows of x (N, C) with layernorm.ts's shifted two-pass
+   * variance on power-of-two-scaled rows: out (N, C), mean (N), rstd (N).
+   */
+  layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Array, N: number, C: number, eps: number, outs: Partial<LayerNormOutputs> & { threads?: number } = {}): LayerNormOutputs {
+    const fn = 'layerNorm';
+    this.#checkAlive();
+    checkDims(fn, { N, C });
+    checkArray(fn, 'x', x, N * C, `[N, C] = [${N}, ${C}]`);
+    checkArray(fn, 'weight', weight, C, `[C] = [${C}]`);
+    checkArray(fn, 'bias', bias, C, `[C] = [${C}]`);
+    const epsBits = f32Bits(eps);
+    const [out, mean, rstd] = this.#io(fn, [x, weight, bias], [{ name: 'out', n: N * C, out: outs.out }, { name: 'mean', n: N, out: outs.mean }, { name: 'rstd', n: N, out: outs.rstd }], ([px, pw, pb], [po, pm, pr]) => {
+      if (C === 0) {
+        const f = this.#heap.f32;
+        f.fill(NaN, pm >> 2, (pm >> 2) + N);
+        f.fill(NaN, pr >> 2, (pr >> 2) + N);
+        return;
+      }
+      this.#rowsSplit(N, C * COST.layerNorm, outs.threads, (r0, r1) => ({ fn: FN_ID.layernorm_fwd, args: [px!, pw!, pb!, po, pm, pr, C, epsBits, r0, r1] }));
+    });
+    return { out, mean, rstd };
+  }
+
+  /**
+   * dx (N, C), dweight (C), dbias (C) from the cached mean and rstd (N);
+   * the column sums in the shared 256-row chunk order (asm/layernorm.ts).
+   */
+  layerNormBackward(dout: Float32Array, x: Float32Array, weight: Float32Array, mean: Float32Array, rstd: Float32Array, N: number, C: number, outs: Partial<LayerNormGrads> & { threads?: number } = {}): LayerNormGrads {
+    const fn = 'layerNormBackward';
+    this.#checkAlive();
+    checkDims(fn, { N, C });
+    checkArray(fn, 'dout', dout, N * C, `[N, C] = [${N}, ${C}]`);
+    checkArray(fn, 'x', x, N * C, `[N, C] = [${N}, ${C}]`);
+    checkArray(fn, 'weight', weight, C, `[C] = [${C}]`);
+    checkArray(fn, 'mean', mean, N, `[N] = [${N}]`);
+    checkArray(fn, 'rstd', rstd, N, `[N] = [${N}]`);
+    const [dx, dweight, dbias] = this.#io(fn, [dout, x, weight, mean, rstd], [{ name: 'dx', n: N * C, out: outs.dx }, { name: 'dweight', n: C, out: outs.dweight }, { name: 'dbias', n: C, out: outs.dbias }], ([pd, px, pw, pm, pr], [pdx, pdw, pdb]) => {
+      const chunks = Math.ceil(N / SUM_CHUNK);
+      if (chunks === 0 || C === 0) {
+        this.#heap.f32.fill(0, pdw >> 2, (pdw >> 2) + C);
+        this.#heap.f32.fill(0, pdb >> 2, (pdb >> 2) + C);
+        return;
+      }
+      const partials = this.#heap.allocBytes(chunks * 2 * C * 4);
+      try {
+        const parts = this.#parts(N * C * COST.layerNorm, this.#minElems, outs.threads);
+        // whole 256-row chunks per thread: each chunk's partial column sums are one thread's
+        this.#parallel(split(N, parts, SUM_CHUNK).map(([r0, r1]) => ({ fn: FN_ID.layernorm_bwd_rows, args: [pd!, px!, pw!, pm!, pr!, pdx, partials, C, r0, r1] })));
+        this.#exports.layernorm_bwd_reduce(partials, chunks, pdw, pdb, C, 0, C);
+      } finally {
+        this.#heap.release(partials);
+      }
+    });
+    return { dx, dweight, dbias };
+  }
+
+  /**
+   * Cross-entropy of logits (N, V) against coded targets (N): a class index,
+   * or −1 for an ignored row. loss: one value ('mean', 'sum') or N ('none');
+   * lse (N). cross-entropy.ts's evaluation (asm/crossentropy.ts).
+   */
+  crossEntropy(logits: Float32Array, targets: Float32Array, N: number, V: number, o: CrossEntropyArgs, outs: { loss?: Float32Array; lse?: Float32Array; threads?: number } = {}): { loss: Float32Array; lse: Float32Array } {
+    const fn = 'crossEntropy';
+    this.#checkAlive();
+    checkDims(fn, { N, V });
+    checkArray(fn, 'logits', logits, N * V, `[N, V] = [${N}, ${V}]`);
+    checkArray(fn, 'targets', targets, N, `[N] = [${N}]`);
+    const none = o.reduction === 'none';
+    const eps = o.labelSmoothing;
+    const scale = o.reduction === 'mean' ? 2 / o.count : 2;
+    const sc = this.#heap.f32;
+    const base = this.#scalars >> 2;
+    [1 - eps, eps, 1 / V, scale].forEach((x, i) => (sc[base + i] = x));
+    const at = this.#scalars;
+    const [loss, lse] = this.#io(fn, [logits, targets], [{ name: 'loss', n: none ? N : 1, out: outs.loss }, { name: 'lse', n: N, out: outs.lse }], ([px, pt], [pl, pe]) => {
+      const rows = none ? pl : this.#heap.allocBytes(N * 4);
+      try {
+        this.#rowsSplit(N, V * COST.crossEntropy, outs.threads, (r0, r1) => ({ fn: FN_ID.ce_fwd_rows, args: [px!, pt!, pe, rows, V, at, r0, r1] }));
+        if (!none) {
+          // 'mean' over no rows is 0/0, as PyTorch; otherwise the rows (≥ 0) in the chunk order
+          this.#heap.f32[pl >> 2] = o.reduction === 'mean' && o.count === 0 ? NaN : this.#exports.sum_chunked(rows, N);
+        }
+      } finally {
+        if (!none) this.#heap.release(rows);
+      }
+    });
+    return { loss, lse };
+  }
+
+  /** dlogits (N, V) = g·(exp(x − lse) − y), ignored rows 0; dloss has one element ('mean', 'sum') or N ('none'). */
+  crossEntropyBackward(dloss: Float32Array, logits: Float32Array, targets: Float32Array, lse: Float32Array, N: number, V: number, o: CrossEntropyArgs, options: CallOptions = {}): Float32Array {
+    const fn = 'crossEntropyBackward';
+    this.#checkAlive();
+    checkDims(fn, { N, V });
+    const none = o.reduction === 'none';
+    checkArray(fn, 'dloss', dloss, none ? N : 1, none ? `[N] = [${N}]` : '[1]');
+    checkArray(fn, 'logits', logits, N * V, `[N, V] = [${N}, ${V}]`);
+    checkArray(fn, 'targets', targets, N, `[N] = [${N}]`);
+    checkArray(fn, 'lse', lse, N, `[N] = [${N}]`);
+    const eps = o.labelSmoothing;
+    const gscale = o.reduction === 'mean' && o.count > 0 ? 1 / o.count : 1;
+    const sc = this.#heap.f32;
+    const base = this.#scalars >> 2;
+    [gscale, 1 - eps + eps / V, eps / V].forEach((x, i) => (sc[base + i] = x));
+    const at = this.#scalars;
+    return this.#withIO(fn, [dloss, logits, targets, lse], N * V, options.out, ([pg, px, pt, pe], po) => {
+      this.#rowsSplit(N, V * COST.crossEntropy, options.threads, (r0, r1) => ({ fn: FN_ID.ce_bwd_rows, args: [pg!, px!, pt!, pe!, po, V, none ? 1 : 0, at, r0, r1] }));
+    });
+  }
+
+  /**
+   * Fused attention (asm/attention.ts): out (B, NH, T, hs) and lse (B, NH, T)
+   * from q (B, NH, T, hs), k and v (B, NH, S, hs); S ≥ 1 and hs ≥ 1 (the public
+   * function answers the empty cases itself).
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, d: AttentionDimsArgs, o: AttentionArgs, outs: { out?: Float32Array; lse?: Float32Array; threads?: number } = {}): { out: Float32Array; lse: Float32Array } {
+    const fn = 'attention';
+    this.#checkAlive();
+    const { B, NH, T, S, hs } = d;
+    this.#attentionCheck(fn, q, k, v, d, o);
+    const rowsTotal = B * NH * T;
+    const [out, lse] = this.#io(fn, [q, k, v, o.mask?.data], [{ name: 'out', n: rowsTotal * hs, out: outs.out }, { name: 'lse', n: rowsTotal, out: outs.lse }], ([pq, pk, pv, pm], [po, pl]) => {
+      const flops = 4 * rowsTotal * S * hs * (o.causal ? 0.5 : 1) * ATTENTION_FLOP_COST;
+      const parts = this.#parts(flops, this.#minFlops, outs.threads);
+      const ranges = split(rowsTotal, parts, 4);
+      const wb = this.#exports.attn_work_bytes(S, hs);
+      const work = ranges.map(() => this.#heap.allocBytes(wb));
+      try {
+        const [MB, MH, MT, MS] = o.mask?.strides ?? [0, 0, 0, 0];
+        this.#parallel(ranges.map(([r0, r1], i) => ({
+          fn: FN_ID.attn_fwd,
+          args: [pq!, pk!, pv!, po, pl, pm ?? 0, o.mask?.kind ?? 0, MB, MH, MT, MS, NH, T, S, hs, o.causal ? 1 : 0, f32Bits(o.scale), r0, r1, work[i]],
+        })));
+      } finally {
+        for (const w of work) this.#heap.release(w);
+      }
+    });
+    return { out, lse };
+  }
+
+  /** dq (B, NH, T, hs), dk and dv (B, NH, S, hs) from dout and the forward's inputs, out and lse; threads split the heads. */
+  attentionBackward(
+    dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+    d: AttentionDimsArgs, o: AttentionArgs, outs: { dq?: Float32Array; dk?: Float32Array; dv?: Float32Array; threads?: number } = {},
+  ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
+    const fn = 'attentionBackward';
+    this.#checkAlive();
+    const { B, NH, T, S, hs } = d;
+    this.#attentionCheck(fn, q, k, v, d, o);
+    checkArray(fn, 'dout', dout, B * NH * T * hs, `[B, NH, T, hs] = [${B}, ${NH}, ${T}, ${hs}]`);
+    checkArray(fn, 'out', out, B * NH * T * hs, `[B, NH, T, hs] = [${B}, ${NH}, ${T}, ${hs}]`);
+    checkArray(fn, 'lse', lse, B * NH * T, `[B, NH, T] = [${B}, ${NH}, ${T}]`);
+    const [dq, dk, dv] = this.#io(fn, [dout, q, k, v, out, lse, o.mask?.data], [
+      { name: 'dq', n: B * NH * T * hs, out: outs.dq },
+      { name: 'dk', n: B * NH * S * hs, out: outs.dk },
+      { name: 'dv', n: B * NH * S * hs, out: outs.dv },
+    ], ([pg, pq, pk, pv, po, pl, pm], [pdq, pdk, pdv]) => {
+      const flops = 10 * B * NH * T * S * hs * (o.causal ? 0.5 : 1) * ATTENTION_FLOP_COST;
+      const parts = Math.min(B * NH, this.#parts(flops, this.#minFlops, outs.threads));
+      const ranges = split(B * NH, parts, 1);
+      const wb = this.#exports.attn_work_bytes(S, hs);
+      const work = ranges.map(() => this.#heap.allocBytes(wb));
+      try {
+        const [MB, MH, MT, MS] = o.mask?.strides ?? [0, 0, 0, 0];
+        this.#parallel(ranges.map(([h0, h1], i) => ({
+          fn: FN_ID.attn_bwd,
+          args: [pg!, pq!, pk!, pv!, po!, pl!, pdq, pdk, pdv, pm ?? 0, o.mask?.kind ?? 0, MB, MH, MT, MS, NH, T, S, hs, o.causal ? 1 : 0, f32Bits(o.scale), h0, h1, work[i]],
+        })));
+      } finally {
+        for (const w of work) this.#heap.release(w);
+      }
+    });
+    return { dq, dk, dv };
+  }
+
+  // -------------------------------------------------------------------------
   // Internals
   // -------------------------------------------------------------------------
 
@@ -554,12 +1037,13 @@ export class WasmRuntime {
 
   /**
    * Runs `body` with heap offsets of the inputs (undefined inputs give
-   * undefined) and of an output of nOut floats, then returns the result:
-   * `out` itself, or a fresh Float32Array. Inputs outside the heap are copied
-   * in; temporaries are freed even when the body throws.
+   * undefined) and of the outputs, then returns the outputs: each `out` given
+   * in the heap is written in place; any other is filled from a temporary, and
+   * without `out` a fresh Float32Array is returned. Inputs outside the heap are
+   * copied in; temporaries are freed even when the body throws.
    */
-  #withIO(fn: string, inputs: (Float32Array | undefined)[], nOut: number, out: Float32Array | undefined, body: (ptrs: (number | undefined)[], pOut: number) => void): Float32Array {
-    if (out !== undefined) checkArray(fn, 'out', out, nOut, `(${nOut} elements)`);
+  #io(fn: string, inputs: (Float32Array | undefined)[], outs: OutSpec[], body: (ptrs: (number | undefined)[], pOut: number[]) => void): Float32Array[] {
+    for (const o of outs) if (o.out !== undefined) checkArray(fn, o.name, o.out, o.n, `(${o.n} elements)`);
     const temps: number[] = [];
     const heap = this.#heap;
     try {
@@ -571,22 +1055,60 @@ export class WasmRuntime {
         heap.f32.set(x, off >> 2);
         return off;
       });
-      let pOut: number;
-      if (out !== undefined && heap.inMemory(out)) pOut = out.byteOffset;
-      else {
-        pOut = heap.allocBytes(nOut * 4);
-        temps.push(pOut);
-      }
+      const pOut = outs.map((o) => {
+        if (o.out !== undefined && heap.inMemory(o.out)) return o.out.byteOffset;
+        const off = heap.allocBytes(o.n * 4);
+        temps.push(off);
+        return off;
+      });
       body(ptrs, pOut);
-      if (out !== undefined && heap.inMemory(out)) return out;
-      const src = heap.f32.subarray(pOut >> 2, (pOut >> 2) + nOut);
-      if (out !== undefined) {
-        out.set(src);
-        return out;
-      }
-      return src.slice();
+      return outs.map((o, i) => {
+        if (o.out !== undefined && heap.inMemory(o.out)) return o.out;
+        const src = heap.f32.subarray(pOut[i] >> 2, (pOut[i] >> 2) + o.n);
+        if (o.out !== undefined) {
+          o.out.set(src);
+          return o.out;
+        }
+        return src.slice();
+      });
     } finally {
       for (const off of temps) heap.release(off);
+    }
+  }
+
+  /** #io with one output. */
+  #withIO(fn: string, inputs: (Float32Array | undefined)[], nOut: number, out: Float32Array | undefined, body: (ptrs: (number | undefined)[], pOut: number) => void): Float32Array {
+    return this.#io(fn, inputs, [{ name: 'out', n: nOut, out }], (p, [po]) => body(p, po))[0];
+  }
+
+  /** An element-wise kernel over n elements, split on vector boundaries once n·cost pays for the threads. */
+  #elementwise(n: number, cost: number, limit: number | undefined, task: (i0: number, i1: number) => Task): void {
+    if (n === 0) return;
+    const parts = this.#parts(n * cost, this.#minElems, limit);
+    this.#parallel(split(n, parts, 4).map(([i0, i1]) => task(i0, i1)));
+  }
+
+  /** A row kernel over `rows` rows of `perRow` cost units each, split on row boundaries. */
+  #rowsSplit(rows: number, perRow: number, limit: number | undefined, task: (r0: number, r1: number) => Task): void {
+    if (rows === 0) return;
+    const parts = this.#parts(rows * perRow, this.#minElems, limit);
+    this.#parallel(split(rows, parts, 1).map(([r0, r1]) => task(r0, r1)));
+  }
+
+  #attentionCheck(fn: string, q: Float32Array, k: Float32Array, v: Float32Array, d: AttentionDimsArgs, o: AttentionArgs): void {
+    const { B, NH, T, S, hs } = d;
+    checkDims(fn, { B, NH, T, S, hs });
+    if (S < 1 || hs < 1) throw new ArgumentError(`${fn}: S = ${S} and hs = ${hs} must be ≥ 1 here (the public attention function answers empty key and head dimensions itself)`);
+    checkArray(fn, 'q', q, B * NH * T * hs, `[B, NH, T, hs] = [${B}, ${NH}, ${T}, ${hs}]`);
+    checkArray(fn, 'k', k, B * NH * S * hs, `[B, NH, S, hs] = [${B}, ${NH}, ${S}, ${hs}]`);
+    checkArray(fn, 'v', v, B * NH * S * hs, `[B, NH, S, hs] = [${B}, ${NH}, ${S}, ${hs}]`);
+    if (o.mask) {
+      const st = o.mask.strides;
+      if (st.length !== 4) throw new ArgumentError(`${fn}: mask strides must have 4 entries (b, h, t, j), got ${st.length}`);
+      const last = (B - 1) * st[0] + (NH - 1) * st[1] + (T - 1) * st[2] + (S - 1) * st[3];
+      if (!(o.mask.data instanceof Float32Array) || o.mask.data.length <= last) {
+        throw new ArgumentError(`${fn}: the mask data (${o.mask.data?.length} elements) is too short for strides [${st.join(', ')}] over [B, NH, T, S] = [${B}, ${NH}, ${T}, ${S}]`);
+      }
     }
   }
 

@@ -1,0 +1,412 @@
+/**
+ * Fused scaled dot-product attention, forward and backward, with the
+ * contract of src/kernels/attention.ts (its header lists every special case;
+ * the FP64 reference there defines them) and in the summation structure its
+ * bounds (attentionBound, attentionBackwardBound) are derived for.
+ *
+ * Shapes (per (b, h) head, row-major): q (T, hs), k and v (S, hs), out (T, hs),
+ * lse (T); the mask broadcasts through element strides (MB, MH, MT, MS).
+ *
+ * Forward, per query row t (rows [row0, row1) of the B·NH·T rows):
+ *   1. scores of the keys the row may include (j < S, and j ≤ t when causal):
+ *      s_j = Σ_c fl(scale·q_tc)·k_jc summed in c order (two roundings per
+ *      term and hs − 1 additions: the γ(hs + 1) of scoreErrors), then
+ *      s_j = s_j + a_tj for an additive mask (one rounding); a key excluded
+ *      by the mask (boolean 0, additive −Inf) becomes −Inf without being
+ *      computed, so NaN or Inf in an excluded key or value never reaches the row.
+ *   2. m = max_j s_j with a NaN flag (asm/softmax.ts's rowMax): NaN → the row
+ *      is NaN and lse NaN; +Inf → NaN row, lse +Inf; −Inf (nothing included,
+ *      or every score −Inf) → out = 0, lse = −Inf.
+ *   3. l = Σ_j exp(s_j − m) in the shared chunk order (asm/softmax.ts's
+ *      sumExp: depth ≤ sumDepth(n)), lse = m + log l.
+ *   4. P_j = exp(s_j − m)·(1/l) (reciprocal then product: the model's
+ *      divRel = 2u), −1 marking a −Inf score (a key that takes no part).
+ *   5. out_t = Σ_j P_j·v_j over the included keys in j order (γ(n) per
+ *      element); where an included P_j is exactly 0 (underflow) a ±Inf v_jd is
+ *      added as itself, as the contract asks (the exact P_j is > 0).
+ * This is the two-sweep softmax of the bound (max, then Σexp), on one row of
+ * n ≤ S scores kept in a per-thread scratch row: nothing of size T×S exists.
+ * An "online" softmax that rescales a running sum and output by
+ * exp(m_old − m_new) whenever the max grows would add one exp error and one
+ * rounding per rescale to every earlier term (and u|g_j| more to each
+ * argument), which attentionBound does not allow (it grants one exp per term
+ * and γ(sumDepth(S)) for the sum); keeping a row of scores costs 4·S bytes per
+ * query row and lets the kernel meet the shared bound as derived.
+ *
+ * Scores for 4 query rows × 8 keys at a time: a 4 × 8 register tile over hs
+ * (the shape of asm/gemm.ts's micro-kernel: 8 accumulators, no spills), with
+ * the head's keys packed transposed (kᵀ, hs × S rounded up to 8, zero padded)
+ * and the 4 rows' scaled queries packed transposed (hs × 4). Each score is the
+ * same chain of operations whichever tile computes it, so the result does not
+ * depend on how rows are grouped or split across threads.
+ *
+ * Backward, per head (threads split heads; dk and dv of a head are summed by
+ * the one thread that owns it), FlashAttention-2's recomputation:
+ *   ŝ as in the forward (the same operations: the same values);
+ *   P = exp(ŝ − lse) (one subtraction, one exp), dP_j = Σ_c dout_tc·v_jc (c order),
+ *   D_t = Σ_c dout_tc·out_tc, dS = P·(dP − D);
+ *   dq_t = scale·(Σ_j dS_j·k_j)           (j order, then the product),
+ *   dk_j = scale·(Σ_t dS_tj·q_t),  dv_j = Σ_t P_tj·dout_t   (t order: rows are
+ *   visited in increasing t and added into zeroed dk, dv; scale applied at the end),
+ * over included pairs only (a −Inf score is skipped, not multiplied by 0), so
+ * a fully masked row gives dq = 0 and adds nothing to dk, dv.
+ */
+import { exp4 } from './vmath';
+import { hsum4, loadK, storeK } from './lanes';
+import { rowMax, special, sumExp, log1 } from './softmax';
+
+const SKIP: f32 = -1.0;
+
+/** Keys rounded up to the 8-wide tile. */
+// @ts-ignore: decorator
+@inline function padKeys(S: i32): i32 {
+  return (S + 7) & ~7;
+}
+
+/**
+ * Bytes of scratch one thread needs for a head of S keys and head size hs:
+ * kᵀ and vᵀ (hs × Sp each), score and dP rows (4 × Sp each), the group's qᵀ
+ * and doutᵀ (hs × 4 each), plus alignment.
+ */
+export function attn_work_bytes(S: i32, hs: i32): i32 {
+  const Sp = padKeys(S);
+  return (2 * hs * Sp + 8 * Sp + 8 * hs) * 4 + 64;
+}
+
+/** dst[c·Sp + j] = src[j·hs + c] for j < S, 0 for S ≤ j < Sp (the transposed head). */
+function packT(src: usize, dst: usize, S: i32, Sp: i32, hs: i32): void {
+  for (let c = 0; c < hs; c++) {
+    const d = dst + ((<usize>c * <usize>Sp) << 2);
+    let s = src + (<usize>c << 2);
+    const step = <usize>hs << 2;
+    for (let j = 0; j < S; j++) {
+      store<f32>(d + (<usize>j << 2), load<f32>(s));
+      s += step;
+    }
+    for (let j = S; j < Sp; j++) store<f32>(d + (<usize>j << 2), 0);
+  }
+}
+
+/**
+ * Packs up to 4 rows of a (T, hs) matrix starting at row t0 into aT (hs × 4),
+ * each value times `scale` (1 for no scaling: the product is then exact);
+ * missing rows are 0.
+ */
+function packRows4(src: usize, t0: i32, rows: i32, hs: i32, scale: f32, aT: usize): void {
+  for (let c = 0; c < hs; c++) {
+    for (let r = 0; r < 4; r++) {
+      const v: f32 = r < rows ? scale * load<f32>(src + ((<usize>(t0 + r) * <usize>hs + <usize>c) << 2)) : 0;
+      store<f32>(aT + (<usize>(c * 4 + r) << 2), v);
+    }
+  }
+}
+
+/**
+ * out[r·Sp + j .. +8] = Σ_c aT[c, r]·bT[c, j .. +8] for r < 4: one 4 × 8 tile,
+ * each element a chain over c = 0, 1, … from 0 (the first addition is exact).
+ */
+// @ts-ignore: decorator
+@inline function tile4x8(aT: usize, bT: usize, Sp: i32, j: i32, hs: i32, out: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let ap = aT;
+  let bp = bT + (<usize>j << 2);
+  const step = <usize>Sp << 2;
+  for (let c = 0; c < hs; c++) {
+    const b0 = v128.load(bp, 0);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    ap += 16;
+    bp += step;
+  }
+  let o = out + (<usize>j << 2);
+  v128.store(o, c00, 0);
+  v128.store(o, c01, 16);
+  o += step;
+  v128.store(o, c10, 0);
+  v128.store(o, c11, 16);
+  o += step;
+  v128.store(o, c20, 0);
+  v128.store(o, c21, 16);
+  o += step;
+  v128.store(o, c30, 0);
+  v128.store(o, c31, 16);
+}
+
+/** Rows 0..3 of `out` (4 × Sp) for keys [0, n): n rounded up to the tile. */
+function tiles(aT: usize, bT: usize, Sp: i32, n: i32, hs: i32, out: usize): void {
+  for (let j = 0; j < n; j += 8) tile4x8(aT, bT, Sp, j, hs, out);
+}
+
+/**
+ * Applies the mask and the causal limit to a row of raw scores: keys j ≥ n
+ * (and up to the next multiple of 4) become −Inf; below n a boolean 0 or an
+ * additive −Inf makes −Inf, an additive a is added (s + a, one rounding).
+ * `mrow` points at the mask element of (b, h, t, 0); MS is its key stride.
+ */
+function maskRow(row: usize, n: i32, kind: i32, mrow: usize, MS: i32): void {
+  if (kind == 1) {
+    for (let j = 0; j < n; j++) {
+      if (load<f32>(mrow + (<usize>(j * MS) << 2)) == 0) store<f32>(row + (<usize>j << 2), -Infinity);
+    }
+  } else if (kind == 2) {
+    for (let j = 0; j < n; j++) {
+      const a = load<f32>(mrow + (<usize>(j * MS) << 2));
+      const p = row + (<usize>j << 2);
+      store<f32>(p, a == -Infinity ? -Infinity : load<f32>(p) + a);
+    }
+  }
+  const n4 = (n + 3) & ~3;
+  for (let j = n; j < n4; j++) store<f32>(row + (<usize>j << 2), -Infinity);
+}
+
+/**
+ * out (hs) = Σ_{j<n, P_j ≠ −1} P_j·v_j, j in order. A P_j of exactly 0 adds
+ * v_jd itself where v_jd = ±Inf (0·v otherwise: 0, or NaN for a NaN v).
+ */
+function weightedValues(P: usize, n: i32, v: usize, hs: i32, out: usize): void {
+  const rowStep = <usize>hs << 2;
+  for (let d0 = 0; d0 < hs; d0 += 16) {
+    const w = min(16, hs - d0);
+    const dOff = <usize>d0 << 2;
+    if (w == 16) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let vp = v + dOff;
+      for (let j = 0; j < n; j++) {
+        const p = load<f32>(P + (<usize>j << 2));
+        if (p > 0) {
+          const pv = f32x4.splat(p);
+          a0 = f32x4.add(a0, f32x4.mul(pv, v128.load(vp, 0)));
+          a1 = f32x4.add(a1, f32x4.mul(pv, v128.load(vp, 16)));
+          a2 = f32x4.add(a2, f32x4.mul(pv, v128.load(vp, 32)));
+          a3 = f32x4.add(a3, f32x4.mul(pv, v128.load(vp, 48)));
+        } else if (p == 0) {
+          a0 = f32x4.add(a0, zeroTimes(v128.load(vp, 0)));
+          a1 = f32x4.add(a1, zeroTimes(v128.load(vp, 16)));
+          a2 = f32x4.add(a2, zeroTimes(v128.load(vp, 32)));
+          a3 = f32x4.add(a3, zeroTimes(v128.load(vp, 48)));
+        }
+        vp += rowStep;
+      }
+      const o = out + dOff;
+      v128.store(o, a0, 0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+    } else {
+      for (let d = 0; d < w; d += 4) {
+        const k = min(4, w - d);
+        const off = dOff + (<usize>d << 2);
+        let a = f32x4.splat(0);
+        let vp = v + off;
+        for (let j = 0; j < n; j++) {
+          const p = load<f32>(P + (<usize>j << 2));
+          if (p > 0) a = f32x4.add(a, f32x4.mul(f32x4.splat(p), loadK(vp, k)));
+          else if (p == 0) a = f32x4.add(a, zeroTimes(loadK(vp, k)));
+          vp += rowStep;
+        }
+        storeK(out + off, a, k);
+      }
+    }
+  }
+}
+
+/** 0·v, except ±Inf for v = ±Inf (an included weight that underflowed: the exact weight is > 0). */
+// @ts-ignore: decorator
+@inline function zeroTimes(v: v128): v128 {
+  const isInf = f32x4.eq(f32x4.abs(v), f32x4.splat(Infinity));
+  return v128.bitselect(v, f32x4.mul(v, f32x4.splat(0)), isInf);
+}
+
+/** Fills n floats at p with x. */
+function fill(p: usize, n: i32, x: f32): void {
+  for (let i = 0; i < n; i++) store<f32>(p + (<usize>i << 2), x);
+}
+
+/**
+ * Forward for the rows [row0, row1) of the B·NH·T query rows. The mask
+ * (maskKind 0 none, 1 boolean as float 0/1, 2 additive) is read at
+ * b·MB + h·MH + t·MT + j·MS. `work` is attn_work_bytes(S, hs) bytes.
+ */
+export function attn_fwd(
+  q: usize, k: usize, v: usize, out: usize, lse: usize,
+  mask: usize, maskKind: i32, MB: i32, MH: i32, MT: i32, MS: i32,
+  NH: i32, T: i32, S: i32, hs: i32, causal: i32, scaleBits: i32,
+  row0: i32, row1: i32, work: usize,
+): void {
+  const scale = reinterpret<f32>(scaleBits);
+  const Sp = padKeys(S);
+  const w0 = (work + 15) & ~(<usize>15);
+  const kT = w0;
+  const sc = kT + ((<usize>(2 * hs * Sp)) << 2);
+  const qT = sc + ((<usize>(8 * Sp)) << 2);
+  const rowBytes = <usize>Sp << 2;
+  let bh = row0 / T;
+  let r = row0;
+  while (r < row1) {
+    const headEnd = min(row1, (bh + 1) * T);
+    const kh = k + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    const vh = v + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    const qh = q + ((<usize>bh * <usize>T * <usize>hs) << 2);
+    packT(kh, kT, S, Sp, hs);
+    const b = bh / NH;
+    const h = bh - b * NH;
+    const mBase = mask + ((<usize>(b * MB + h * MH)) << 2);
+    for (let t0 = r - bh * T; t0 < headEnd - bh * T; t0 += 4) {
+      const rows = min(4, headEnd - bh * T - t0);
+      packRows4(qh, t0, rows, hs, scale, qT);
+      const nMax = causal != 0 ? min(S, t0 + rows) : S;
+      tiles(qT, kT, Sp, nMax, hs, sc);
+      for (let i = 0; i < rows; i++) {
+        const t = t0 + i;
+        const orow = out + (((<usize>bh * <usize>T + <usize>t) * <usize>hs) << 2);
+        const lrow = lse + ((<usize>bh * <usize>T + <usize>t) << 2);
+        const row = sc + <usize>i * rowBytes;
+        const n = causal != 0 ? min(S, t + 1) : S;
+        maskRow(row, n, maskKind, mBase + ((<usize>(t * MT)) << 2), MS);
+        const n4 = (n + 3) & ~3;
+        const m = n > 0 ? rowMax(row, n4) : -Infinity;
+        if (special(m)) {
+          // NaN → NaN row and lse; +Inf → NaN row, lse +Inf; −Inf → 0 row, lse −Inf
+          fill(orow, hs, m == -Infinity ? 0 : NaN);
+          store<f32>(lrow, m);
+          continue;
+        }
+        const l = sumExp(row, 0, n4, m, false);
+        store<f32>(lrow, m + log1(l));
+        const rl = f32x4.splat(<f32>1.0 / l);
+        const mv = f32x4.splat(m);
+        for (let j = 0; j < n4; j += 4) {
+          const p = row + (<usize>j << 2);
+          const s = v128.load(p);
+          const w = f32x4.mul(exp4(f32x4.sub(s, mv)), rl);
+          v128.store(p, v128.bitselect(f32x4.splat(SKIP), w, f32x4.eq(s, f32x4.splat(-Infinity))));
+        }
+        weightedValues(row, n, vh, hs, orow);
+      }
+    }
+    r = headEnd;
+    bh++;
+  }
+}
+
+/** Σ_c a_c·b_c over hs floats (4 lanes, then the lanes: depth ≤ hs − 1 + 2 ≤ hs for hs ≥ 2). */
+function dot(a: usize, b: usize, hs: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let c = 0; c < hs; c += 4) {
+    const k = min(4, hs - c);
+    const o = <usize>c << 2;
+    acc = f32x4.add(acc, f32x4.mul(loadK(a + o, k), loadK(b + o, k)));
+  }
+  return hsum4(acc);
+}
+
+/**
+ * Backward for the heads [bh0, bh1): dq (B, NH, T, hs), dk, dv (B, NH, S, hs),
+ * from dout, q, k, v, out and lse. Same mask arguments as attn_fwd.
+ */
+export function attn_bwd(
+  dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
+  dq: usize, dk: usize, dv: usize,
+  mask: usize, maskKind: i32, MB: i32, MH: i32, MT: i32, MS: i32,
+  NH: i32, T: i32, S: i32, hs: i32, causal: i32, scaleBits: i32,
+  bh0: i32, bh1: i32, work: usize,
+): void {
+  const scale = reinterpret<f32>(scaleBits);
+  const Sp = padKeys(S);
+  const w0 = (work + 15) & ~(<usize>15);
+  const kT = w0;
+  const vT = kT + ((<usize>(hs * Sp)) << 2);
+  const sc = vT + ((<usize>(hs * Sp)) << 2);
+  const dp = sc + ((<usize>(4 * Sp)) << 2);
+  const qT = dp + ((<usize>(4 * Sp)) << 2);
+  const dT = qT + ((<usize>(4 * hs)) << 2);
+  const rowBytes = <usize>Sp << 2;
+  const hsBytes = <usize>hs << 2;
+  const scv = f32x4.splat(scale);
+  for (let bh = bh0; bh < bh1; bh++) {
+    const qh = q + ((<usize>bh * <usize>T * <usize>hs) << 2);
+    const oh = out + ((<usize>bh * <usize>T * <usize>hs) << 2);
+    const gh = dout + ((<usize>bh * <usize>T * <usize>hs) << 2);
+    const dqh = dq + ((<usize>bh * <usize>T * <usize>hs) << 2);
+    const kh = k + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    const vh = v + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    const dkh = dk + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    const dvh = dv + ((<usize>bh * <usize>S * <usize>hs) << 2);
+    memory.fill(dkh, 0, <usize>S * hsBytes);
+    memory.fill(dvh, 0, <usize>S * hsBytes);
+    packT(kh, kT, S, Sp, hs);
+    packT(vh, vT, S, Sp, hs);
+    const b = bh / NH;
+    const h = bh - b * NH;
+    const mBase = mask + ((<usize>(b * MB + h * MH)) << 2);
+    for (let t0 = 0; t0 < T; t0 += 4) {
+      const rows = min(4, T - t0);
+      packRows4(qh, t0, rows, hs, scale, qT);
+      packRows4(gh, t0, rows, hs, 1, dT);
+      const nMax = causal != 0 ? min(S, t0 + rows) : S;
+      tiles(qT, kT, Sp, nMax, hs, sc);
+      tiles(dT, vT, Sp, nMax, hs, dp);
+      for (let i = 0; i < rows; i++) {
+        const t = t0 + i;
+        const srow = sc + <usize>i * rowBytes;
+        const drow = dp + <usize>i * rowBytes;
+        const n = causal != 0 ? min(S, t + 1) : S;
+        maskRow(srow, n, maskKind, mBase + ((<usize>(t * MT)) << 2), MS);
+        const n4 = (n + 3) & ~3;
+        const gt = gh + <usize>t * hsBytes;
+        const qt = qh + <usize>t * hsBytes;
+        const D = f32x4.splat(dot(gt, oh + <usize>t * hsBytes, hs));
+        const L = f32x4.splat(load<f32>(lse + ((<usize>bh * <usize>T + <usize>t) << 2)));
+        // P = exp(ŝ − lse) (−1 where ŝ = −Inf) into srow, dS = P·(dP − D) into drow
+        for (let j = 0; j < n4; j += 4) {
+          const o = <usize>j << 2;
+          const s = v128.load(srow + o);
+          const P = exp4(f32x4.sub(s, L));
+          const dS = f32x4.mul(P, f32x4.sub(v128.load(drow + o), D));
+          v128.store(srow + o, v128.bitselect(f32x4.splat(SKIP), P, f32x4.eq(s, f32x4.splat(-Infinity))));
+          v128.store(drow + o, dS);
+        }
+        // dq_t = scale·Σ_j dS_j·k_j;  dk_j += dS_j·q_t,  dv_j += P_j·dout_t
+        const dqt = dqh + <usize>t * hsBytes;
+        for (let c = 0; c < hs; c += 4) {
+          const kk = min(4, hs - c);
+          const co = <usize>c << 2;
+          const qv = loadK(qt + co, kk);
+          const gv = loadK(gt + co, kk);
+          let acc = f32x4.splat(0);
+          for (let j = 0; j < n; j++) {
+            const P = load<f32>(srow + (<usize>j << 2));
+            if (P == SKIP) continue;
+            const dS = f32x4.splat(load<f32>(drow + (<usize>j << 2)));
+            const ko = <usize>j * hsBytes + co;
+            acc = f32x4.add(acc, f32x4.mul(dS, loadK(kh + ko, kk)));
+            storeK(dkh + ko, f32x4.add(loadK(dkh + ko, kk), f32x4.mul(dS, qv)), kk);
+            storeK(dvh + ko, f32x4.add(loadK(dvh + ko, kk), f32x4.mul(f32x4.splat(P), gv)), kk);
+          }
+          storeK(dqt + co, f32x4.mul(scv, acc), kk);
+        }
+      }
+    }
+    // dk = scale·(Σ_t dS·q)
+    const total = S * hs;
+    for (let i = 0; i < total; i += 4) {
+      const kk = min(4, total - i);
+      const o = dkh + (<usize>i << 2);
+      storeK(o, f32x4.mul(scv, loadK(o, kk)), kk);
+    }
+  }
+}
