@@ -152,6 +152,12 @@ export interface WasmRuntimeOptions {
   minFlopsPerThread?: number;
   /** Least elements per thread before a row or element-wise kernel is split (default 131,072). */
   minElementsPerThread?: number;
+  /**
+   * Testing aid: overwrite every block with NaN when it is freed, so that a
+   * read after free (of a disposed tensor's view, or of a temporary) turns
+   * into NaN in whatever consumed it. Default false.
+   */
+  poisonFreed?: boolean;
 }
 
 /** Options every kernel function accepts. */
@@ -298,8 +304,10 @@ class Heap {
   #f32: Float32Array;
   #top: number;
   #registry = new FinalizationRegistry<number>((off) => this.release(off));
+  #poison: boolean;
 
-  constructor(memory: WasmMemory, base: number) {
+  constructor(memory: WasmMemory, base: number, poison = false) {
+    this.#poison = poison;
     this.#memory = memory;
     this.#top = base;
     this.#f32 = new Float32Array(memory.buffer);
@@ -359,6 +367,7 @@ class Heap {
     const size = this.#used.get(off);
     if (size === undefined) return;
     this.#used.delete(off);
+    if (this.#poison) this.f32.fill(NaN, off >> 2, (off + size) >> 2);
     let lo = 0;
     let hi = this.#free.length;
     while (lo < hi) {
@@ -426,14 +435,15 @@ export class WasmRuntime {
 
   #minFlops: number;
   #minElems: number;
+  #copiedIn = 0;
 
-  private constructor(module: WasmModule, memory: WasmMemory, threads: number, minFlops: number, minElems: number) {
+  private constructor(module: WasmModule, memory: WasmMemory, threads: number, minFlops: number, minElems: number, poisonFreed: boolean) {
     this.threads = threads;
     this.#minFlops = minFlops;
     this.#minElems = minElems;
     this.memory = memory;
     this.#exports = kernelExports(new WA.Instance(module, { env: { memory } }).exports);
-    this.#heap = new Heap(memory, HEAP_BASE);
+    this.#heap = new Heap(memory, HEAP_BASE, poisonFreed);
     this.#scalars = this.#heap.allocBytes(256);
     this.#pool = new WorkerPool(module, memory, 0, threads - 1, FNS);
   }
@@ -443,7 +453,7 @@ export class WasmRuntime {
    * kernel large enough to split (or with `startWorkers()`).
    */
   static async create(options: WasmRuntimeOptions = {}): Promise<WasmRuntime> {
-    const known = ['threads', 'minFlopsPerThread', 'minElementsPerThread'];
+    const known = ['threads', 'minFlopsPerThread', 'minElementsPerThread', 'poisonFreed'];
     for (const k of Object.keys(options)) {
       if (!known.includes(k)) throw new ArgumentError(`WasmRuntime.create: unknown option '${k}'; known options are ${known.map((o) => `'${o}'`).join(', ')}`);
     }
@@ -458,7 +468,7 @@ export class WasmRuntime {
     const module = await WA.compile(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     // 64 MiB to start; grows on demand
     const memory = new WA.Memory({ initial: 1024, maximum: MAX_PAGES, shared: true });
-    return new WasmRuntime(module, memory, threads, minFlops, minElems);
+    return new WasmRuntime(module, memory, threads, minFlops, minElems, options.poisonFreed === true);
   }
 
   /** Starts the worker threads now (they otherwise start with the first large kernel). */
@@ -490,6 +500,15 @@ export class WasmRuntime {
     const t0 = performance.now();
     for (let i = 0; i < iterations; i++) this.#parallel(tasks);
     return ((performance.now() - t0) / iterations) * 1e3;
+  }
+
+  /**
+   * Bytes of input copied into the heap so far: arrays that were not heap
+   * views. Chained kernels on the device pass their outputs (heap views) on
+   * in place, so this grows only by what comes from outside (weights, data).
+   */
+  get bytesCopiedIn(): number {
+    return this.#copiedIn;
   }
 
   /** Bytes of heap in use (allocated and not yet freed). */
@@ -1053,6 +1072,7 @@ export class WasmRuntime {
         const off = heap.allocBytes(x.byteLength);
         temps.push(off);
         heap.f32.set(x, off >> 2);
+        this.#copiedIn += x.byteLength;
         return off;
       });
       const pOut = outs.map((o) => {
