@@ -296,6 +296,7 @@ export class GPT {
         dx = await scope(h, async () => {
           // x2 = x1 + proj(mlp)
           const r2 = await residualBackward(d, dx);
+          live.push(r2.da, r2.db);
           const dmlp = await scope('mlp', async () => {
             const dfcGelu = await this.#linearBackward(r2.db, c.fcGelu, `${h}.mlp.c_proj`, live);
             const dfc = await this.#keep(await geluBackward(d, dfcGelu, c.fc, { approximate: 'tanh' }), live);
@@ -305,6 +306,7 @@ export class GPT {
           const dx1 = await this.#keep(await residual(d, r2.da, dx1ln), live);
           // x1 = x + proj(attn)
           const r1 = await residualBackward(d, dx1);
+          live.push(r1.da, r1.db);
           const dln1 = await scope('attn', async () => {
             const datty = await this.#linearBackward(r1.db, c.atty, `${h}.attn.c_proj`, live);
             const datt = await this.#keep(await mergeHeadsBackward(d, datty, NH), live);
