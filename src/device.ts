@@ -265,13 +265,21 @@ export async function createDevice(options: DeviceOptions = {}): Promise<Device>
 
 async function createAuto(threads: number | undefined): Promise<Device> {
   const notes: string[] = [];
-  try {
-    claimGlStack('dawn', 'webgpu');
-    const probe = await installWebGpu();
-    if (!probe.info.software) return createGpuJs('webgpu', threads ?? 1, `hardware WebGPU adapter ${probe.info.adapter}`);
-    notes.push(`the only WebGPU adapter is a software one (${probe.info.adapter})`);
-  } catch (e) {
-    notes.push((e as Error).message);
+  // Look for a hardware adapter in a child process first: dawn prints its
+  // driver search to stderr, which would otherwise land in every program
+  // that merely asked for the best device on a machine without a GPU.
+  const hw = hardwareAdapterInChild();
+  if (hw.found) {
+    try {
+      claimGlStack('dawn', 'webgpu');
+      const probe = await installWebGpu();
+      if (!probe.info.software) return createGpuJs('webgpu', threads ?? 1, `hardware WebGPU adapter ${probe.info.adapter}`);
+      notes.push(`the only WebGPU adapter is a software one (${probe.info.adapter})`);
+    } catch (e) {
+      notes.push((e as Error).message);
+    }
+  } else {
+    notes.push(hw.detail);
   }
   // Without a GPU the hand-written WebAssembly SIMD kernels are the fastest
   // backend here (bench/RESULTS.md: several times every gpu.js mode, the
@@ -333,6 +341,26 @@ export async function probeBackends(): Promise<BackendProbe[]> {
     }
   }
   return out;
+}
+
+/** Whether dawn's default backends (Vulkan, Metal, D3D12) find a hardware adapter, asked in a child process. */
+function hardwareAdapterInChild(): { found: boolean; detail: string } {
+  const script = `
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+    const { create } = await import('webgpu');
+    const a = await create([]).requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+    const info = a ? a.info : null;
+    const name = info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') : '';
+    const soft = info ? (info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(name)) : true;
+    process.stdout.write(JSON.stringify({ found: !!a && !soft, name }));
+    process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: packageRoot(), encoding: 'utf8', timeout: 60_000 });
+  try {
+    const res = JSON.parse(r.stdout) as { found: boolean; name: string };
+    return { found: res.found, detail: res.found ? res.name : 'no hardware WebGPU adapter (dawn found no Vulkan device)' };
+  } catch {
+    return { found: false, detail: `the WebGPU probe failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  }
 }
 
 /** headless-gl probed in a child process, so this process stays free to use webgpu. */

@@ -43,7 +43,10 @@ export interface TrainReport {
   finalTrainLoss: number;
   valLoss: number;
   perplexity: number;
+  /** Best achievable mean loss over T-character windows (expectation). */
   floor?: number;
+  /** The optimal predictor's loss on the very validation characters (the exact comparison). */
+  valOptimal?: number;
   entropyRate?: number;
   skipped: StepInfo[];
   seconds: number;
@@ -70,7 +73,7 @@ export async function runTrain(a: TrainArgs, log: (s: string) => void = console.
     const floor = data.floor(T);
     log(`data: ${data.description}`);
     log(`model: ${a.size} (L=${config.L}, NH=${config.NH}, C=${config.C}, V=${config.V}, maxT=${config.maxT}), precision ${a.precision}, batch ${a.batch}×${T}, ${a.steps} steps`);
-    if (floor !== undefined) log(`entropy rate ${fmt(data.entropyRate!)} nats/char; best achievable mean loss over a ${T}-character window: ${fmt(floor)}`);
+    if (floor !== undefined) log(`entropy rate ${fmt(data.entropyRate!)} nats/char; best achievable mean loss over windows of ${T} predictions: ${fmt(floor)}`);
     const trainer = new Trainer({
       device,
       config,
@@ -86,6 +89,7 @@ export async function runTrain(a: TrainArgs, log: (s: string) => void = console.
       log(`resumed from ${a.resume} at step ${trainer.step}`);
     }
     const val = data.validationBatches(a.batch, T, a.evalBatches);
+    const valOptimal = data.optimalLoss(val);
     const traceAll = a.trace ? new TraceRecorder({ file: a.trace }) : undefined;
     const stopTraceAll = traceAll?.attach();
 
@@ -149,7 +153,7 @@ export async function runTrain(a: TrainArgs, log: (s: string) => void = console.
 
     const tok = data.tokenizer;
     const prompt = tok.encode(tok.alphabet.includes('t') ? 't' : tok.alphabet[0]);
-    const sampleIds = await generate(trainer.model, prompt, Math.min(config.maxT - 1, 160), { temperature: 0.8, topK: 8, seed: a.seed });
+    const sampleIds = await generate(trainer.model, prompt, 200, { temperature: 0.8, topK: 8, seed: a.seed });
     const sample = tok.decode(prompt) + tok.decode(sampleIds);
 
     mkdirSync(a.out, { recursive: true });
@@ -164,6 +168,7 @@ export async function runTrain(a: TrainArgs, log: (s: string) => void = console.
       valLoss,
       perplexity: Math.exp(valLoss),
       floor,
+      valOptimal,
       entropyRate: data.entropyRate,
       skipped: trainer.skipped,
       seconds,
@@ -174,7 +179,10 @@ export async function runTrain(a: TrainArgs, log: (s: string) => void = console.
       traceNonFinite: rec.nonFinite(),
     };
     log('');
-    log(`validation loss ${fmt(valLoss)} nats/char, perplexity ${fmt(Math.exp(valLoss), 3)}` + (floor !== undefined ? `; floor ${fmt(floor)}, gap ${fmt(valLoss - floor)}` : ''));
+    log(`validation loss ${fmt(valLoss)} nats/char, perplexity ${fmt(Math.exp(valLoss), 3)}`);
+    if (valOptimal !== undefined) {
+      log(`the optimal predictor on the same ${a.evalBatches * a.batch * T} validation characters: ${fmt(valOptimal)} (floor ${fmt(floor!)} in expectation); gap ${fmt(valLoss - valOptimal)} nats/char`);
+    }
     log(`skipped steps: ${trainer.skipped.length}${trainer.scaler ? `, final loss scale ${trainer.scaler.scale}` : ''}`);
     log(`time ${seconds.toFixed(1)} s, ${Math.round(report.tokensPerSecond)} tokens/s`);
     log(`\nsample (temperature 0.8, top-k 8):\n  ${sample}`);

@@ -11,9 +11,13 @@
  *   - entropy rate   h = Σ_{a,b} π(a,b) · H(P(·|a,b))       nats per character,
  *     with π the stationary distribution of the pair chain (power iteration
  *     in float64 to ‖Δπ‖₁ < 1e-15);
- *   - the floor of a model that sees a window of T characters (the first two
- *     positions have less context than the chain's order):
- *       floor(T) = (H(X₀) + H(X₁|X₀) + (T − 2)·h) / T.
+ *   - the floor of a model trained on windows of T + 1 characters (inputs are
+ *     the first T, targets the last T): the first prediction sees one
+ *     character, less context than the chain's order, every later one sees
+ *     at least two:
+ *       floor(T) = (H(X₁|X₀) + (T − 1)·h) / T.
+ *     On a finite validation set the optimal predictor's own loss on those
+ *     very characters (`optimalLoss`) is the exact comparison.
  *
  * Windows are cut from one long stationary stream, so the training and
  * validation losses are directly comparable with floor(T).
@@ -124,12 +128,36 @@ export class MarkovSource {
     return { h0, h1: hPair - h0 };
   }
 
-  /** Best achievable mean loss over a window of T characters (see the file header). */
+  /** Best achievable mean loss over windows of T predictions (see the file header). */
   windowFloor(T: number): number {
-    const { entropyRate: h, h0, h1 } = this.info;
+    const { entropyRate: h, h1 } = this.info;
     if (T <= 0) return NaN;
-    if (T === 1) return h0;
-    return (h0 + h1 + (T - 2) * h) / T;
+    return (h1 + (T - 1) * h) / T;
+  }
+
+  /**
+   * The loss of the Bayes-optimal predictor on these batches: −log P(target |
+   * what the model has seen of the window), using the chain's own
+   * probabilities (the stationary pair distribution for the first position).
+   */
+  optimalLoss(batches: Batch[]): number {
+    const { V, P, pi } = this;
+    const marg = new Float64Array(V);
+    for (let a = 0; a < V; a++) for (let b = 0; b < V; b++) marg[a] += pi[a * V + b];
+    let total = 0;
+    let n = 0;
+    for (const { inputs, targets, B, T } of batches) {
+      for (let r = 0; r < B; r++) {
+        for (let t = 0; t < T; t++) {
+          const i = r * T + t;
+          const c = targets[i];
+          const p = t === 0 ? pi[inputs[i] * V + c] / marg[inputs[i]] : P[(inputs[i - 1] * V + inputs[i]) * V + c];
+          total -= Math.log(p);
+          n++;
+        }
+      }
+    }
+    return total / n;
   }
 
   /** Next character id given the previous two. */
@@ -251,8 +279,10 @@ export interface LoaderState {
 export interface DataSource {
   readonly tokenizer: CharTokenizer;
   readonly description: string;
-  /** Best achievable mean loss over a window of T tokens, if known. */
+  /** Best achievable mean loss over windows of T predictions, if known. */
   floor(T: number): number | undefined;
+  /** The optimal predictor's loss on these batches, if the source is known. */
+  optimalLoss(batches: Batch[]): number | undefined;
   /** Entropy rate in nats per token, if known. */
   readonly entropyRate: number | undefined;
   nextBatch(B: number, T: number): Batch;
@@ -287,6 +317,10 @@ export class MarkovStream implements DataSource {
 
   floor(T: number): number {
     return this.source.windowFloor(T);
+  }
+
+  optimalLoss(batches: Batch[]): number {
+    return this.source.optimalLoss(batches);
   }
 
   /** B windows of T + 1 consecutive characters, each starting at a fresh stationary point. */
@@ -369,6 +403,10 @@ export class TextFileData implements DataSource {
   }
 
   floor(): undefined {
+    return undefined;
+  }
+
+  optimalLoss(): undefined {
     return undefined;
   }
 

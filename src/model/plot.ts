@@ -26,11 +26,19 @@ export async function plotLossCurve(base: string, points: CurvePoint[], title: s
     },
   ];
   if (floor !== undefined) {
-    (layers as object[]).push({
-      data: { values: [{ floor, label: `entropy floor ${floor.toFixed(3)}` }] },
-      mark: { type: 'rule', strokeDash: [6, 4], color: 'black' },
-      encoding: { y: { field: 'floor', type: 'quantitative' } },
-    });
+    const floorData = { values: [{ floor, label: `entropy floor ${floor.toFixed(4)}` }] };
+    (layers as object[]).push(
+      {
+        data: floorData,
+        mark: { type: 'rule', strokeDash: [6, 4], color: 'black' },
+        encoding: { y: { field: 'floor', type: 'quantitative' } },
+      },
+      {
+        data: floorData,
+        mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -4, x: 'width', color: 'black' },
+        encoding: { y: { field: 'floor', type: 'quantitative' }, text: { field: 'label' } },
+      },
+    );
   }
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

@@ -44,8 +44,8 @@ export interface OptimConfig {
 }
 
 export const DEFAULT_OPTIM: Omit<OptimConfig, 'totalSteps'> = {
-  lr: 3e-3,
-  minLr: 3e-4,
+  lr: 1e-2,
+  minLr: 1e-3,
   warmupSteps: 30,
   weightDecay: 0.1,
   beta1: 0.9,
