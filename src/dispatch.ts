@@ -65,6 +65,15 @@ function lookup(device: Device, kernel: string, phase: Phase): KernelImpl<unknow
   return impl as KernelImpl<unknown>;
 }
 
+/**
+ * The implementation `runKernel` would call for this device (no hooks).
+ * Useful to wrap a kernel: register a new implementation that calls the
+ * previous one (tests use it to plant faults in a real kernel's output).
+ */
+export function implementationOf(device: Device, kernel: string, phase: Phase): KernelImpl<unknown> {
+  return lookup(device, kernel, phase);
+}
+
 /** What a hook sees for one kernel call. */
 export interface KernelEvent {
   kernel: string;
