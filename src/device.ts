@@ -235,6 +235,11 @@ interface WebGLRenderingContextLike {
 /**
  * Creates a device. Throws `BackendUnavailableError` with what is missing and
  * how to get it when the requested backend cannot start.
+ *
+ * @example
+ * const dev = await createDevice({ backend: 'auto' });
+ * console.log(dev.info.backend, dev.info.adapter, dev.info.reason);
+ * await dev.destroy();
  */
 export async function createDevice(options: DeviceOptions = {}): Promise<Device> {
   checkOptions('createDevice', options, ['backend', 'threads']);
@@ -324,6 +329,9 @@ export interface BackendProbe {
 /**
  * Tries every backend and reports which start here and why others do not.
  * Devices created to probe are destroyed before returning.
+ *
+ * @example
+ * for (const p of await probeBackends()) console.log(p.backend, p.available ? 'runs' : 'skipped', p.detail);
  */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];

@@ -35,6 +35,15 @@ const regKey = (kernel: string, phase: Phase, backend: string) => `${kernel}\u00
  * Registers (or replaces) an implementation. Returns a function that restores
  * what was registered before. Public, so users can plug in their own kernels
  * and so the test suite can prove it catches deliberately broken ones.
+ *
+ * @example
+ * // wrap the cpu backend's softmax with a log line; the returned function restores the previous one
+ * const previous = implementationOf(dev, 'softmax', 'forward');
+ * const restore = registerKernel({ kernel: 'softmax', phase: 'forward', backend: 'cpu', impl: (d, inputs, attrs) => {
+ *   console.log('softmax', inputs.x.shape);
+ *   return previous(d, inputs, attrs);
+ * } });
+ * restore();
  */
 export function registerKernel<A>(reg: KernelRegistration<A>): () => void {
   const key = regKey(reg.kernel, reg.phase, reg.backend);
@@ -46,7 +55,11 @@ export function registerKernel<A>(reg: KernelRegistration<A>): () => void {
   };
 }
 
-/** Names of kernels with a registered implementation for the given phase on some backend. */
+/** Names of kernels with a registered implementation for the given phase on some backend.
+ *
+ * @example
+ * registeredKernels().filter((r) => r.kernel === 'softmax'); // [{ kernel: 'softmax', phase: 'forward', backend: 'reference' }, …]
+ */
 export function registeredKernels(): { kernel: string; phase: Phase; backend: string }[] {
   return [...registry.keys()].map((k) => {
     const [kernel, phase, backend] = k.split('\u0000');
@@ -69,6 +82,9 @@ function lookup(device: Device, kernel: string, phase: Phase): KernelImpl<unknow
  * The implementation `runKernel` would call for this device (no hooks).
  * Useful to wrap a kernel: register a new implementation that calls the
  * previous one (tests use it to plant faults in a real kernel's output).
+ *
+ * @example
+ * const real = implementationOf(dev, 'gelu', 'forward'); // the function runKernel would call
  */
 export function implementationOf(device: Device, kernel: string, phase: Phase): KernelImpl<unknown> {
   return lookup(device, kernel, phase);
@@ -97,7 +113,13 @@ export type Hook = (event: KernelEvent) => void | Promise<void>;
 const hooks: Hook[] = [];
 let seq = 0;
 
-/** Attaches a hook that runs after every kernel call. Returns its remover. */
+/** Attaches a hook that runs after every kernel call. Returns its remover.
+ *
+ * @example
+ * const remove = addHook((e) => console.log(e.path, e.phase, e.ms.toFixed(2), 'ms'));
+ * await softmax(dev, x); // prints 'softmax forward 0.12 ms'
+ * remove();
+ */
 export function addHook(hook: Hook): () => void {
   hooks.push(hook);
   return () => {
@@ -112,7 +134,11 @@ export function hookCount(): number {
 
 const scopeStore = new AsyncLocalStorage<string>();
 
-/** The current scope path ('' at top level). */
+/** The current scope path ('' at top level).
+ *
+ * @example
+ * await scope('encoder', async () => currentScope()); // 'encoder'
+ */
 export function currentScope(): string {
   return scopeStore.getStore() ?? '';
 }
@@ -120,13 +146,20 @@ export function currentScope(): string {
 /**
  * Runs `fn` with `name` appended to the scope path, so kernel calls inside it
  * are reported as e.g. 'h.3.attn.softmax'. Works across awaits.
+ *
+ * @example
+ * await scope('h', () => scope(3, () => softmax(dev, x))); // hooks see path 'h.3.softmax'
  */
 export function scope<R>(name: string | number, fn: () => R): R {
   const parent = currentScope();
   return scopeStore.run(parent ? `${parent}.${name}` : String(name), fn);
 }
 
-/** Calls a kernel through the registry. The single dispatch point. */
+/** Calls a kernel through the registry. The single dispatch point.
+ *
+ * @example
+ * const { y } = await runKernel(dev, 'softmax', 'forward', { x }, { N: 2, V: 3, shape: [2, 3] });
+ */
 export async function runKernel<A>(device: Device, kernel: string, phase: Phase, inputs: Inputs, attrs: A): Promise<Outputs> {
   const impl = lookup(device, kernel, phase);
   if (hooks.length === 0) return impl(device, inputs, attrs);

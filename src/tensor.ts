@@ -27,6 +27,12 @@ export interface ResidentStorage {
   readonly owner: object;
 }
 
+/**
+ * Number of elements of a shape (the product of its dimensions).
+ *
+ * @example
+ * shapeSize([2, 3, 4]); // 24; shapeSize([]) is 1 (a scalar)
+ */
 export function shapeSize(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -118,11 +118,21 @@ export const F64_MODEL: ErrorModel = {
 
 const registeredModels = new Map<string, ErrorModel>();
 
-/** Declares the error model of a backend (the wasm backend registers its own). */
+/** Declares the error model of a backend (the wasm backend registers its own).
+ *
+ * @example
+ * registerErrorModel('my-backend', { ...WASM_MODEL, name: 'my-backend', expRel: () => 8 * 2 ** -24 });
+ */
 export function registerErrorModel(backend: string, model: ErrorModel): void {
   registeredModels.set(backend, model);
 }
 
+/**
+ * The error model the bounds use for a backend: a registered one, else the built-in model of the gpu.js mode or the reference.
+ *
+ * @example
+ * const M = errorModelFor('webgpu'); // the WGSL accuracy: M.expRel(x) = (3 + 2|x|) ULP
+ */
 export function errorModelFor(backend: string): ErrorModel {
   const registered = registeredModels.get(backend);
   if (registered) return registered;
@@ -142,7 +152,11 @@ export function errorModelFor(backend: string): ErrorModel {
   }
 }
 
-/** γ(n) = n·u / (1 − n·u): relative error bound of n chained roundings. */
+/** γ(n) = n·u / (1 − n·u): relative error bound of n chained roundings.
+ *
+ * @example
+ * gamma(255, 2 ** -24); // ≈ 1.52e-5: the relative error bound of a 256-term float32 sum
+ */
 export function gamma(n: number, u: number): number {
   const nu = n * u;
   if (nu >= 1) return Infinity;
@@ -156,6 +170,12 @@ export function gamma(n: number, u: number): number {
  */
 export const ROW_CHUNK = 256;
 
+/**
+ * The most additions any term goes through in the gpu.js chunked row sum of L terms (chunks of ROW_CHUNK, then the chunk partials).
+ *
+ * @example
+ * sumDepth(4096); // 255 + 15 = 270 additions along any term's path
+ */
 export function sumDepth(L: number): number {
   if (L <= 1) return 0;
   const chunk = Math.min(L, ROW_CHUNK);
@@ -171,7 +191,11 @@ export interface Bound {
   note: string;
 }
 
-/** Bound of the form atol + rtol·|r_i| over a reference array. */
+/** Bound of the form atol + rtol·|r_i| over a reference array.
+ *
+ * @example
+ * const b = relBound(ref, 1e-6, 1e-30, 'my tolerance'); // allowed[i] = 1e-30 + 1e-6·|ref[i]|
+ */
 export function relBound(ref: ArrayLike<number>, rtol: number, atol: number, note: string): Bound {
   const allowed = new Float64Array(ref.length);
   for (let i = 0; i < ref.length; i++) allowed[i] = atol + rtol * Math.abs(ref[i]);

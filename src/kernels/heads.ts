@@ -257,6 +257,9 @@ export async function splitHeads(device: Device, qkv: Tensor, NH: number): Promi
  *
  * @param dq (B, NH, T, hs), dk and dv the same
  * @returns dqkv (B, T, 3C)
+ *
+ * @example
+ * const dqkv = await splitHeadsBackward(dev, dq, dk, dv); // (B, T, 3C)
  */
 export async function splitHeadsBackward(device: Device, dq: Tensor, dk: Tensor, dv: Tensor): Promise<Tensor> {
   checkRank('splitHeadsBackward', 'dq', dq, 4, ['B', 'NH', 'T', 'hs']);
@@ -272,6 +275,9 @@ export async function splitHeadsBackward(device: Device, dq: Tensor, dk: Tensor,
  *
  * @param y (B, NH, T, hs)
  * @returns (B, T, C) with C = NH·hs
+ *
+ * @example
+ * const y = await mergeHeads(dev, att); // (2, 4, 8, 16) → (2, 8, 64)
  */
 export async function mergeHeads(device: Device, y: Tensor): Promise<Tensor> {
   checkRank('mergeHeads', 'y', y, 4, ['B', 'NH', 'T', 'hs']);
@@ -286,6 +292,9 @@ export async function mergeHeads(device: Device, y: Tensor): Promise<Tensor> {
  * @param dout (B, T, C)
  * @param NH number of heads
  * @returns dy (B, NH, T, hs)
+ *
+ * @example
+ * const datt = await mergeHeadsBackward(dev, dy, 4); // (2, 8, 64) → (2, 4, 8, 16)
  */
 export async function mergeHeadsBackward(device: Device, dout: Tensor, NH: number): Promise<Tensor> {
   checkRank('mergeHeadsBackward', 'dout', dout, 3, ['B', 'T', 'C']);

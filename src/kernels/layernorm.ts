@@ -754,6 +754,10 @@ export async function layerNorm(device: Device, x: Tensor, weight: Tensor, bias:
  * @param weight (C)
  * @param mean (...) and rstd (...) as returned by layerNorm (or flattened to (N))
  * @returns { dx (..., C), dweight (C), dbias (C) }
+ *
+ * @example
+ * const { out, mean, rstd } = await layerNorm(dev, x, w, b);
+ * const { dx, dweight, dbias } = await layerNormBackward(dev, dout, x, w, mean, rstd);
  */
 export async function layerNormBackward(device: Device, dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor): Promise<LayerNormGradients> {
   const fn = 'layerNormBackward';

@@ -477,6 +477,10 @@ export async function logSumExp(device: Device, x: Tensor, options?: Record<stri
  * @param x (..., V) the forward input
  * @param lse (...) the forward output
  * @returns dx (..., V)
+ *
+ * @example
+ * const lse = await logSumExp(dev, x);
+ * const dx = await logSumExpBackward(dev, tensor([1], [1]), x, lse); // = softmax(x) for dlse = 1
  */
 export async function logSumExpBackward(device: Device, dlse: Tensor, x: Tensor, lse: Tensor): Promise<Tensor> {
   const { N, L: V } = lastAxis('logSumExpBackward', 'x', x, ['N', 'V']);
@@ -507,6 +511,10 @@ export async function softmax(device: Device, x: Tensor, options?: Record<string
  * @param dy (..., V) gradient with respect to the softmax output
  * @param y (..., V) the softmax output
  * @returns dx (..., V)
+ *
+ * @example
+ * const y = await softmax(dev, x);
+ * const dx = await softmaxBackward(dev, dy, y); // dL/dx for L with dL/dy = dy
  */
 export async function softmaxBackward(device: Device, dy: Tensor, y: Tensor): Promise<Tensor> {
   const { N, L: V } = lastAxis('softmaxBackward', 'y', y, ['N', 'V']);
@@ -520,6 +528,9 @@ export async function softmaxBackward(device: Device, dy: Tensor, y: Tensor): Pr
  *
  * @param x (..., V)
  * @returns y (..., V)
+ *
+ * @example
+ * const y = await logSoftmax(dev, tensor([0, 0, -Infinity], [1, 3])); // [-0.6931…, -0.6931…, -Infinity]
  */
 export async function logSoftmax(device: Device, x: Tensor, options?: Record<string, never>): Promise<Tensor> {
   checkOptions('logSoftmax', options, []);
@@ -534,6 +545,10 @@ export async function logSoftmax(device: Device, x: Tensor, options?: Record<str
  * @param dy (..., V) gradient with respect to the logSoftmax output
  * @param y (..., V) the logSoftmax output
  * @returns dx (..., V)
+ *
+ * @example
+ * const y = await logSoftmax(dev, x);
+ * const dx = await logSoftmaxBackward(dev, dy, y);
  */
 export async function logSoftmaxBackward(device: Device, dy: Tensor, y: Tensor): Promise<Tensor> {
   const { N, L: V } = lastAxis('logSoftmaxBackward', 'y', y, ['N', 'V']);

@@ -117,7 +117,11 @@ export interface LoadedCheckpoint {
   state: unknown;
 }
 
-/** Reads and verifies a checkpoint written by `saveCheckpoint`. */
+/** Reads and verifies a checkpoint written by `saveCheckpoint`.
+ *
+ * @example
+ * const { tensors, state } = loadCheckpoint('run.safetensors'); // throws CheckpointError if truncated or corrupted
+ */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   let buf: Buffer;
   try {

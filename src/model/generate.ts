@@ -25,7 +25,11 @@ export interface SampleOptions {
   seed?: number;
 }
 
-/** Draws one token id from logits (float64) under the options. */
+/** Draws one token id from logits (float64) under the options.
+ *
+ * @example
+ * sampleToken(Float64Array.of(0, 2, 1), { topK: 1 }, new Rng(1)); // 1
+ */
 export function sampleToken(logits: ArrayLike<number>, o: SampleOptions, rng: Rng): number {
   const V = logits.length;
   if (o.greedy) {
@@ -77,6 +81,10 @@ function checkSample(o: SampleOptions): void {
  * Continues `prompt` by `n` tokens and returns the new token ids. Beyond the
  * model's maxT the context slides: when the KV cache is full it is rebuilt
  * from the last maxT/2 tokens.
+ *
+ * @example
+ * const ids = await generate(model, tokenizer.encode('the '), 200, { temperature: 0.8, topK: 8, seed: 1 });
+ * console.log(tokenizer.decode(ids));
  */
 export async function generate(model: GPT, prompt: Int32Array, n: number, options: SampleOptions = {}): Promise<Int32Array> {
   checkSample(options);

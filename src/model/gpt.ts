@@ -49,6 +49,12 @@ function lastPart(name: string): string {
 export type PrecisionMode = 'fp32' | 'bf16' | 'fp16';
 export const PRECISION_MODES: readonly PrecisionMode[] = ['fp32', 'bf16', 'fp16'];
 
+/**
+ * The storage format a precision mode rounds to (undefined for fp32).
+ *
+ * @example
+ * storageFormat('bf16'); // the bfloat16 format; undefined for 'fp32'
+ */
 export function storageFormat(p: PrecisionMode): FloatFormat | undefined {
   return p === 'bf16' ? bfloat16 : p === 'fp16' ? float16 : undefined;
 }

@@ -35,6 +35,12 @@ export interface GPTConfig {
   C: number;
 }
 
+/**
+ * Validates a GPT configuration: positive integers, C divisible by NH, no unknown keys.
+ *
+ * @example
+ * checkConfig({ V: 27, maxT: 64, L: 2, NH: 4, C: 64 }); // returns it; C not divisible by NH throws
+ */
 export function checkConfig(c: GPTConfig): GPTConfig {
   checkOptions('GPTConfig', c, ['V', 'maxT', 'L', 'NH', 'C']);
   for (const k of ['V', 'maxT', 'L', 'NH', 'C'] as const) {

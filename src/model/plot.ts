@@ -13,7 +13,11 @@ export interface CurvePoint {
   series: string;
 }
 
-/** Writes `<base>.svg` and `<base>.png`; returns their paths. */
+/** Writes `<base>.svg` and `<base>.png`; returns their paths.
+ *
+ * @example
+ * await plotLossCurve('out/loss', [{ step: 0, loss: 3.3, series: 'train' }, { step: 1, loss: 2.9, series: 'train' }], 'run 1', 1.26);
+ */
 export async function plotLossCurve(base: string, points: CurvePoint[], title: string, floor?: number): Promise<{ svg: string; png: string }> {
   const layers: vl.TopLevelSpec[] | object[] = [
     {

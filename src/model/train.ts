@@ -54,7 +54,11 @@ export const DEFAULT_OPTIM: Omit<OptimConfig, 'totalSteps'> = {
   gradClip: 1.0,
 };
 
-/** Linear warmup from 0 to lr over warmupSteps, then cosine decay to minLr at totalSteps. */
+/** Linear warmup from 0 to lr over warmupSteps, then cosine decay to minLr at totalSteps.
+ *
+ * @example
+ * learningRate({ ...DEFAULT_OPTIM, totalSteps: 1000 }, 500); // on the cosine, between lr and minLr
+ */
 export function learningRate(o: OptimConfig, step: number): number {
   if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
   if (step >= o.totalSteps) return o.minLr;

@@ -135,6 +135,9 @@ function combine(s: BlueSums): number {
  * otherwise any ±Inf → Infinity; finite inputs never overflow or underflow
  * (a true norm above float64's max — possible only for Float64Array inputs
  * near 1.8e308 — is Infinity).
+ *
+ * @example
+ * totalNorm({ w: new Float32Array([3, 4]) }); // 5
  */
 export function totalNorm(grads: GradientRecord, normType: number = 2): number {
   const entries = checkGradRecord('totalNorm', grads);

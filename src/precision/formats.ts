@@ -191,6 +191,9 @@ function isFloatFormat(f: unknown): f is FloatFormat {
 /**
  * Resolves a format object or a built-in name; throws an `ArgumentError`
  * naming `fn` and the argument otherwise.
+ *
+ * @example
+ * resolveFormat('myFn', 'float16').maxFinite; // 65504; an unknown name throws an ArgumentError naming myFn
  */
 export function resolveFormat(fn: string, format: unknown, argName = 'format'): FloatFormat {
   if (typeof format === 'string') {
@@ -204,7 +207,11 @@ export function resolveFormat(fn: string, format: unknown, argName = 'format'): 
   );
 }
 
-/** True when every finite value of the format is exactly representable as a float32. */
+/** True when every finite value of the format is exactly representable as a float32.
+ *
+ * @example
+ * fitsInFloat32(FORMATS.bfloat16); // true; fitsInFloat32(FORMATS.float64) is false
+ */
 export function fitsInFloat32(f: FloatFormat): boolean {
   return f.manBits <= 23 && f.emax <= 127 && f.emin - f.manBits >= -149;
 }

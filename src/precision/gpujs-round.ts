@@ -58,6 +58,9 @@ interface RoundThis {
 /**
  * The gpu.js kernel: one thread per element, out[i] = round(x[i]).
  * Arguments after `x` come from `roundKernelArgs(format)`.
+ *
+ * @example
+ * // used through roundOnDevice(dev, t, 'float16'); the source is exported for custom gpu.js pipelines
  */
 export function roundKernelSource(
   this: RoundThis,
@@ -183,6 +186,9 @@ function checkDeviceFormat(fn: string, format: unknown): FloatFormat {
  * [nan, zero, ovfPos, ovfNeg, minNormal, 2/minNormal, 2^(M−1), 2^−M, maxFinite, overflowAt].
  * All are exact float32 values; overflowAt is 2^(emax+1), or +Inf when that
  * exceeds float32 (bfloat16), so that only ±Inf takes the early exit.
+ *
+ * @example
+ * roundKernelArgs('float16'); // [NaN, 0, Infinity, -Infinity, 2^-14, 2^14, 1024, 2^-10, 65504, 65536]
  */
 export function roundKernelArgs(format: FormatLike, options?: DeviceRoundOptions): number[] {
   const f = checkDeviceFormat('roundKernelArgs', format);

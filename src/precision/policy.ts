@@ -66,6 +66,10 @@ export function roundTensorData(format: FormatLike | PrecisionPolicy, data: Floa
 /**
  * Rounds `data` to `format` in place and returns it (the array is modified:
  * that is what this function is for).
+ *
+ * @example
+ * const w = new Float32Array([0.1, 1 / 3]);
+ * roundTensorDataInPlace('bfloat16', w); // w is now [0.10009765625, 0.333984375]
  */
 export function roundTensorDataInPlace(format: FormatLike | PrecisionPolicy, data: Float32Array): Float32Array {
   const f = formatOf('roundTensorDataInPlace', format);
@@ -78,6 +82,9 @@ export function roundTensorDataInPlace(format: FormatLike | PrecisionPolicy, dat
  * through the gpu.js kernel when `device` is a gpu.js device, else on the
  * host (float32 or float64 host data; the reference device's float64
  * tensors stay float64). Returns a new tensor; the input is unchanged.
+ *
+ * @example
+ * const h = await roundTensor(dev, tensor([0.1, 1e5]), 'float16'); // [0.0999755859375, Infinity]
  */
 export async function roundTensor(device: Device | undefined, t: Tensor, format: FormatLike | PrecisionPolicy): Promise<Tensor> {
   const f = formatOf('roundTensor', format);

@@ -52,7 +52,11 @@ const POW2 = (() => {
   return t;
 })();
 
-/** 2^k exactly, for integer k in [−1074, 1023]. */
+/** 2^k exactly, for integer k in [−1074, 1023].
+ *
+ * @example
+ * pow2(-1074); // 5e-324, exactly 2^-1074
+ */
 export function pow2(k: number): number {
   return POW2[k + 1074];
 }
@@ -156,7 +160,11 @@ export function roundTo(format: FormatLike, x: number, options?: RoundOptions): 
   return roundScalar(f, x, saturateOption('roundTo', f, options));
 }
 
-/** True when `x` is exactly a value of `format` (NaN counts as representable). */
+/** True when `x` is exactly a value of `format` (NaN counts as representable).
+ *
+ * @example
+ * isRepresentable('float16', 0.5); // true; isRepresentable('float16', 0.1) is false
+ */
 export function isRepresentable(format: FormatLike, x: number): boolean {
   const f = resolveFormat('isRepresentable', format);
   if (typeof x !== 'number') throw new ArgumentError(`isRepresentable: 'x' must be a number, got ${typeof x}`);
@@ -275,7 +283,11 @@ function describe(a: unknown): string {
   return (a as object).constructor?.name ?? 'object';
 }
 
-/** A new bit-pattern array of the storage type the format needs. */
+/** A new bit-pattern array of the storage type the format needs.
+ *
+ * @example
+ * allocBits('float16', 4); // Uint16Array(4)
+ */
 export function allocBits(format: FormatLike, length: number): BitsArray {
   const f = resolveFormat('allocBits', format);
   checkEncodable('allocBits', f);

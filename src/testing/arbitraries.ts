@@ -18,7 +18,11 @@ export interface SpecOptions {
   maskedRows?: boolean;
 }
 
-/** A ValueSpec: ordinary values most of the time, every extreme some of the time. */
+/** A ValueSpec: ordinary values most of the time, every extreme some of the time.
+ *
+ * @example
+ * fc.sample(valueSpecArb({ profiles: ['normal', 'tiny'] }), 3); // three ValueSpecs
+ */
 export function valueSpecArb(o: SpecOptions = {}): fc.Arbitrary<ValueSpec> {
   const profiles = o.profiles ?? PROFILES;
   const scales = o.scales ?? [1e-3, 1, 10, 100];
@@ -35,7 +39,11 @@ export function valueSpecArb(o: SpecOptions = {}): fc.Arbitrary<ValueSpec> {
   });
 }
 
-/** Dimension sizes from 1 to `max`, biased towards small and odd sizes and chunk edges. */
+/** Dimension sizes from 1 to `max`, biased towards small and odd sizes and chunk edges.
+ *
+ * @example
+ * fc.sample(dimArb(4096), 5); // sizes like 1, 7, 256, 257, 4097 …
+ */
 export function dimArb(max: number): fc.Arbitrary<number> {
   const edges = [1, 2, 3, 7, 31, 64, 255, 256, 257, 1023, 1024, 1025, 2048, 4097].filter((d) => d <= max);
   return fc.oneof(
@@ -51,7 +59,13 @@ export interface MatrixCase {
   spec: ValueSpec;
 }
 
-/** An (N, L) matrix description with N·L ≤ maxElements. */
+/** An (N, L) matrix description with N·L ≤ maxElements.
+ *
+ * @example
+ * fc.assert(fc.property(matrixArb({ maxCols: 3000, maskedRows: true }), ({ N, L, spec }) => {
+ *   const x = generate(spec, N, L); // … check a kernel on x (N, L)
+ * }));
+ */
 export function matrixArb(o: { maxRows?: number; maxCols?: number; maxElements?: number } & SpecOptions = {}): fc.Arbitrary<MatrixCase> {
   const maxRows = o.maxRows ?? 64;
   const maxCols = o.maxCols ?? 3000;
@@ -61,7 +75,11 @@ export function matrixArb(o: { maxRows?: number; maxCols?: number; maxElements?:
     .map(({ N, L, spec }) => ({ N: Math.max(1, Math.min(N, Math.floor(maxElements / L))), L, spec }));
 }
 
-/** Seed and run count for property checks: fixed in CI, `FUZZ_SEED`/`FUZZ_RUNS` for long fuzzing. */
+/** Seed and run count for property checks: fixed in CI, `FUZZ_SEED`/`FUZZ_RUNS` for long fuzzing.
+ *
+ * @example
+ * const { seed, numRuns } = propertyParams(25); // FUZZ_SEED / FUZZ_RUNS override the CI defaults
+ */
 export function propertyParams(defaultRuns: number): { seed: number; numRuns: number } {
   const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 20261204;
   const scale = process.env.FUZZ_RUNS !== undefined ? Number(process.env.FUZZ_RUNS) : undefined;

@@ -55,7 +55,11 @@ function orderedF32(x: number): number {
   return b & 0x80000000 ? -(b & 0x7fffffff) : b;
 }
 
-/** Distance in float32 ULPs between two float32 values (NaN → Infinity). */
+/** Distance in float32 ULPs between two float32 values (NaN → Infinity).
+ *
+ * @example
+ * ulpDistanceF32(1, 1 + 2 ** -23); // 1
+ */
 export function ulpDistanceF32(a: number, b: number): number {
   if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity;
   return Math.abs(orderedF32(Math.fround(a)) - orderedF32(Math.fround(b)));
@@ -71,6 +75,10 @@ export interface CompareOptions {
 /**
  * Compares `actual` with `expected` element by element against a per-element
  * allowed error (or a scalar for every element).
+ *
+ * @example
+ * const r = compareWithAllowed(actual, expected, bound.allowed);
+ * if (!r.ok) throw new Error(describeFailure('myKernel', r, [N, V], bound.note));
  */
 export function compareWithAllowed(
   actual: ArrayLike<number>,
@@ -126,7 +134,11 @@ export function compareWithAllowed(
   return { ok: !failure, count: expected.length, failure, maxRatio, maxRel, maxUlp, worst };
 }
 
-/** Multi-index of a flat index in a row-major shape. */
+/** Multi-index of a flat index in a row-major shape.
+ *
+ * @example
+ * unravel(7, [2, 4]); // [1, 3]
+ */
 export function unravel(index: number, shape: readonly number[]): number[] {
   const idx: number[] = new Array(shape.length);
   let r = index;
@@ -137,7 +149,11 @@ export function unravel(index: number, shape: readonly number[]): number[] {
   return idx;
 }
 
-/** Human-readable report of a failed comparison. */
+/** Human-readable report of a failed comparison.
+ *
+ * @example
+ * describeFailure('myKernel', compareWithAllowed([NaN], [1], 0)); // 'myKernel: got NaN where the reference is finite (1) at 0 …'
+ */
 export function describeFailure(what: string, result: CompareResult, shape?: readonly number[], note?: string): string {
   const f = result.failure;
   if (!f) return `${what}: ok`;
@@ -152,7 +168,12 @@ export function describeFailure(what: string, result: CompareResult, shape?: rea
   return lines.join('\n');
 }
 
-/** Throws with a readable message unless every element is within atol + rtol·|expected|. */
+/** Throws with a readable message unless every element is within atol + rtol·|expected|.
+ *
+ * @example
+ * assertClose(mySoftmax(x), reference.softmaxRef(x, 1, 3), { rtol: 1e-6, atol: 1e-30, what: 'mySoftmax' });
+ * // throws e.g. 'mySoftmax: error exceeds the bound at 2 …' with both values and the allowed error
+ */
 export function assertClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
@@ -167,7 +188,11 @@ export function assertClose(
   return r;
 }
 
-/** Throws unless every element is within `maxUlps` float32 ULPs (NaN only matches NaN, Inf only the same Inf). */
+/** Throws unless every element is within `maxUlps` float32 ULPs (NaN only matches NaN, Inf only the same Inf).
+ *
+ * @example
+ * assertUlp(Float32Array.of(Math.fround(Math.PI)), [Math.PI], 0); // the correctly rounded value: 0 ULPs
+ */
 export function assertUlp(actual: ArrayLike<number>, expected: ArrayLike<number>, maxUlps: number, what = 'assertUlp'): number {
   if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} ≠ expected length ${expected.length}`);
   let worst = 0;
@@ -186,7 +211,11 @@ export function assertUlp(actual: ArrayLike<number>, expected: ArrayLike<number>
   return worst;
 }
 
-/** Bitwise equality of two arrays, NaN payloads included (for "inputs are not mutated"). */
+/** Bitwise equality of two arrays, NaN payloads included (for "inputs are not mutated").
+ *
+ * @example
+ * sameBits(Float32Array.of(NaN), Float32Array.of(NaN)); // true (the same NaN pattern)
+ */
 export function sameBits(a: Float32Array | Float64Array | Int32Array, b: Float32Array | Float64Array | Int32Array): boolean {
   if (a.length !== b.length || a.constructor !== b.constructor) return false;
   const ua = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -45,7 +45,11 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
-/** Throws a readable error naming the input element whose gradient disagrees. */
+/** Throws a readable error naming the input element whose gradient disagrees.
+ *
+ * @example
+ * checkGradient({ name: 'softmax', x, forward: (xx) => reference.softmaxRef(xx, 1, 3), w, analytic: reference.softmaxBackwardRef(w, y, 1, 3) });
+ */
 export function checkGradient(o: GradCheckOptions): { maxErr: number; checked: number } {
   const n = o.x.length;
   const indices = o.indices ?? (n <= 64 ? [...Array(n).keys()] : Array.from({ length: 64 }, (_, k) => Math.floor((k * n) / 64)));

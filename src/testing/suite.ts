@@ -71,6 +71,13 @@ export interface KernelCheck {
   run(ctx: CheckContext): Promise<void>;
 }
 
+/**
+ * A check context for a device: its backend's error model, a seed, a run count, shrinking, and an optional accuracy recorder.
+ *
+ * @example
+ * const ctx = makeContext(dev, { numRuns: 50 });
+ * for (const check of allChecks.softmax) await check.run(ctx);
+ */
 export function makeContext(device: Device, o: Partial<Omit<CheckContext, 'device'>> = {}): CheckContext {
   return {
     device,
@@ -82,7 +89,14 @@ export function makeContext(device: Device, o: Partial<Omit<CheckContext, 'devic
   };
 }
 
-/** Runs a fast-check async property with the context's seed and run count. */
+/**
+ * Runs a fast-check async property with the context's seed and run count.
+ *
+ * @example
+ * await property(ctx, matrixArb(), async ({ N, L, spec }) => {
+ *   // run the kernel on generate(spec, N, L), compare with the reference, throw on failure
+ * });
+ */
 export async function property<T>(ctx: CheckContext, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>): Promise<void> {
   const details = await fc.check(
     fc.asyncProperty(arb, async (v) => {
@@ -102,6 +116,9 @@ export async function property<T>(ctx: CheckContext, arb: fc.Arbitrary<T>, predi
 /**
  * Compares a device output with the FP64 reference under a bound, records the
  * accuracy reached and throws a readable error on failure.
+ *
+ * @example
+ * await expectWithinBound(ctx, { kernel: 'softmax', phase: 'forward', output: 'y' }, y, ref, softmaxBound(ctx.model, x64, N, V, ref));
  */
 export async function expectWithinBound(
   ctx: CheckContext,
@@ -129,7 +146,11 @@ export async function expectWithinBound(
   }
 }
 
-/** Snapshots host tensors, runs `fn`, and throws if any input changed (NaN payloads included). */
+/** Snapshots host tensors, runs `fn`, and throws if any input changed (NaN payloads included).
+ *
+ * @example
+ * const y = await withUnmutatedInputs({ x }, () => softmax(dev, x)); // throws if x changed
+ */
 export async function withUnmutatedInputs<R>(inputs: Record<string, Tensor>, fn: () => Promise<R>): Promise<R> {
   const before = Object.entries(inputs).map(([name, t]) => [name, t.hostData?.slice()] as const);
   const result = await fn();

@@ -70,6 +70,9 @@ function finiteValue(rng: Rng, profile: Profile, scale: number): number {
 /**
  * Fills a float32 array of `rows × rowLength` values from a spec. Values are
  * exactly representable in float32 (they are stored in a Float32Array).
+ *
+ * @example
+ * const x = generate({ seed: 1, profile: 'huge', scale: 10, nan: 0.01, posInf: 0, negInf: 0.01, maskedRow: 0.1 }, 8, 256); // Float32Array (8·256)
  */
 export function generate(spec: ValueSpec, rows: number, rowLength: number): Float32Array {
   const rng = new Rng(spec.seed);
@@ -92,7 +95,11 @@ export function generate(spec: ValueSpec, rows: number, rowLength: number): Floa
   return out;
 }
 
-/** The same values widened to float64 (exact). */
+/** The same values widened to float64 (exact).
+ *
+ * @example
+ * const x64 = widen(x32); // exact float64 copy for the reference
+ */
 export function widen(x: Float32Array): Float64Array {
   return Float64Array.from(x);
 }

@@ -182,6 +182,13 @@ async function inspect(e: KernelEvent, format: FloatFormat | undefined): Promise
 /**
  * Runs `fn` with anomaly detection on every kernel call; rethrows the first
  * anomaly as a `NonFiniteError` (or `FormatOverflowError`).
+ *
+ * @example
+ * try {
+ *   await detectAnomalies(() => scope('head', () => logSoftmax(dev, x)), { overflow: 'float16' });
+ * } catch (e) {
+ *   if (e instanceof NonFiniteError) console.log(e.details.path, e.details.created); // 'head.logSoftmax' true
+ * }
  */
 export async function detectAnomalies<R>(fn: () => Promise<R>, options: AnomalyOptions = {}): Promise<R> {
   const format = options.overflow !== undefined ? resolveFormat('detectAnomalies', options.overflow, 'overflow') : undefined;

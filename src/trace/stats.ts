@@ -49,7 +49,11 @@ export interface TensorStats {
   target?: FormatStats;
 }
 
-/** Number of NaN and ±Inf values. */
+/** Number of NaN and ±Inf values.
+ *
+ * @example
+ * nonFiniteCount(await tensorStats(dev, tensor([NaN, Infinity, 1]))); // 2
+ */
 export function nonFiniteCount(s: TensorStats): number {
   return s.nan + s.posInf + s.negInf;
 }
@@ -73,7 +77,11 @@ function thresholds(dtypeMinNormal: number, f: FloatFormat | undefined): Thresho
   };
 }
 
-/** Statistics of a host array (one pass). */
+/** Statistics of a host array (one pass).
+ *
+ * @example
+ * arrayStats(new Float32Array([0, -0, 1e-40, Infinity]), 2 ** -126).subnormals; // 1
+ */
 export function arrayStats(data: ArrayLike<number>, dtypeMinNormal: number, format?: FloatFormat): TensorStats {
   const th = thresholds(dtypeMinNormal, format);
   let nan = 0;
@@ -235,6 +243,10 @@ const F64_MIN_NORMAL = 2 ** -1022;
 /**
  * Statistics of a tensor. Resident tensors are reduced on their device;
  * only the per-chunk partials are read back.
+ *
+ * @example
+ * const s = await tensorStats(dev, tensor([1, NaN, 7e4, 1e-9]), float16);
+ * // { nan: 1, maxAbs: 70000, target: { format: 'float16', overflow: 1, underflowToZero: 1, … } }
  */
 export async function tensorStats(device: Device, t: Tensor, format?: FloatFormat): Promise<TensorStats> {
   const minNormal = t.dtype === 'float64' ? F64_MIN_NORMAL : F32_MIN_NORMAL;
@@ -288,7 +300,11 @@ export async function tensorStats(device: Device, t: Tensor, format?: FloatForma
   return s;
 }
 
-/** Index of the first NaN or ±Inf in a tensor, or −1. */
+/** Index of the first NaN or ±Inf in a tensor, or −1.
+ *
+ * @example
+ * await firstNonFinite(tensor([1, 2, NaN])); // 2
+ */
 export async function firstNonFinite(t: Tensor): Promise<number> {
   const d = t.hostData ?? (await t.read());
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return i;
