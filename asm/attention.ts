@@ -52,8 +52,8 @@
  * a fully masked row gives dq = 0 and adds nothing to dk, dv.
  */
 import { exp4 } from './vmath';
-import { hsum4, loadK, storeK } from './lanes';
-import { rowMax, special, sumExp, log1 } from './softmax';
+import { hsum4, laneMask, loadK, storeK } from './lanes';
+import { rowMax, special, log1 } from './softmax';
 
 const SKIP: f32 = -1.0;
 
@@ -65,12 +65,13 @@ const SKIP: f32 = -1.0;
 
 /**
  * Bytes of scratch one thread needs for a head of S keys and head size hs:
- * kᵀ and vᵀ (hs × Sp each), score and dP rows (4 × Sp each), the group's qᵀ
- * and doutᵀ (hs × 4 each), plus alignment.
+ * kᵀ and vᵀ (hs × Sp each), score and dP (or exp) rows (4 × Sp each), the
+ * group's qᵀ and doutᵀ (hs × 4 each), a dq accumulator and a zero row (hs
+ * each), plus alignment.
  */
 export function attn_work_bytes(S: i32, hs: i32): i32 {
   const Sp = padKeys(S);
-  return (2 * hs * Sp + 8 * Sp + 8 * hs) * 4 + 64;
+  return (2 * hs * Sp + 8 * Sp + 10 * hs) * 4 + 64;
 }
 
 /** dst[c·Sp + j] = src[j·hs + c] for j < S, 0 for S ≤ j < Sp (the transposed head). */
@@ -231,6 +232,181 @@ function weightedValues(P: usize, n: i32, v: usize, hs: i32, out: usize): void {
   return v128.bitselect(v, f32x4.mul(v, f32x4.splat(0)), isInf);
 }
 
+
+/** True when all n floats at p are finite (no NaN, no ±Inf). */
+function allFinite(p: usize, n: i32): bool {
+  let bad = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(v128.load(p + (<usize>i << 2))), f32x4.splat(Infinity))));
+  for (; i < n; i++) if (!(abs(load<f32>(p + (<usize>i << 2))) < Infinity)) return false;
+  return !v128.any_true(bad);
+}
+
+/**
+ * Turns the −1 markers of a weight row into 0 and zero-fills [from, to): the
+ * 4-row loops below then multiply every key of the group, excluded ones by 0.
+ * That is exact when the operand they weight is finite (0·x = ±0, and adding
+ * ±0 to an accumulator that started at +0 never changes it: a float sum is −0
+ * only if every term is −0, and the accumulator's own +0 is one of them), so
+ * the sums equal those over the included keys alone, bit for bit; the callers
+ * check finiteness first and otherwise keep the per-key skipping path.
+ */
+function zeroSkips(row: usize, n4: i32, from: i32, to: i32): void {
+  for (let j = 0; j < n4; j += 4) {
+    const p = row + (<usize>j << 2);
+    const w = v128.load(p);
+    v128.store(p, v128.andnot(w, f32x4.eq(w, f32x4.splat(SKIP))));
+  }
+  for (let j = max(from, n4); j < to; j++) store<f32>(row + (<usize>j << 2), 0);
+}
+
+/**
+ * out_r (hs) = Σ_{j<n} P_r[j]·v_j for the 4 rows r of a group at once (j in
+ * order; rows ≥ `rows` are computed from whatever their weight rows hold and
+ * not stored). hs a multiple of 4. Per key and 4 lanes: one load of v, four
+ * broadcast weights, four products and sums.
+ */
+function weightedValues4(P: usize, rowBytes: usize, n: i32, v: usize, hs: i32, out: usize, rows: i32, skipRow: i32): void {
+  const hsBytes = <usize>hs << 2;
+  const P1 = P + rowBytes;
+  const P2 = P1 + rowBytes;
+  const P3 = P2 + rowBytes;
+  for (let co: usize = 0; co < hsBytes; co += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let vp = v + co;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      const vj = v128.load(vp);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(P + o), vj));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(P1 + o), vj));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(P2 + o), vj));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(P3 + o), vj));
+      vp += hsBytes;
+    }
+    if ((skipRow & 1) == 0) v128.store(out + co, a0);
+    if (rows > 1 && (skipRow & 2) == 0) v128.store(out + hsBytes + co, a1);
+    if (rows > 2 && (skipRow & 4) == 0) v128.store(out + 2 * hsBytes + co, a2);
+    if (rows > 3 && (skipRow & 8) == 0) v128.store(out + 3 * hsBytes + co, a3);
+  }
+}
+
+/**
+ * e_j = exp(s_j − m) for j < n into e, 0 for the pad lanes n ≤ j < n4, and
+ * Σ_{j<n} e_j in the shared chunk order (two accumulators of 4 lanes per
+ * 256-chunk, then the lanes, then the chunks in order: depth ≤ sumDepth(n)).
+ * The pad lanes of the last vector are computed from 0 and masked off rather
+ * than from −Inf: a −Inf lane would send the whole vector through exp4's
+ * general path (the causal rows' last vector, every row), measured at 40 % of
+ * the forward's time before this change.
+ */
+function expRow(sRow: usize, e: usize, n: i32, m: f32): f32 {
+  const mv = f32x4.splat(m);
+  let total: f32 = 0;
+  for (let c = 0; c < n; c += 256) {
+    const ce = min(n, c + 256);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    let i = c;
+    for (; i + 8 <= ce; i += 8) {
+      const o = <usize>i << 2;
+      const e0 = exp4(f32x4.sub(v128.load(sRow + o), mv));
+      const e1 = exp4(f32x4.sub(v128.load(sRow + o, 16), mv));
+      v128.store(e + o, e0);
+      v128.store(e + o, e1, 16);
+      a0 = f32x4.add(a0, e0);
+      a1 = f32x4.add(a1, e1);
+    }
+    for (; i + 4 <= ce; i += 4) {
+      const o = <usize>i << 2;
+      const e0 = exp4(f32x4.sub(v128.load(sRow + o), mv));
+      v128.store(e + o, e0);
+      a0 = f32x4.add(a0, e0);
+    }
+    if (i < ce) {
+      // the row buffer holds n4 ≥ ce floats: the full load stays inside it
+      const o = <usize>i << 2;
+      const lm = laneMask(ce - i);
+      const e0 = v128.and(exp4(v128.and(f32x4.sub(v128.load(sRow + o), mv), lm)), lm);
+      v128.store(e + o, e0);
+      a1 = f32x4.add(a1, e0);
+    }
+    total += hsum4(f32x4.add(a0, a1));
+  }
+  return total;
+}
+
+/**
+ * The gradient sums of one group of 4 query rows (rows ≥ `rows` have zero
+ * weights and read `zeroRow`), with weights P (rows of `P`) and dS (rows of
+ * `dS`) that are 0 for excluded pairs, keys j < n in order:
+ *   dq_r = scale·Σ_j dS_rj·k_j,   dk_j += dS_0j·q_0 + … + dS_3j·q_3,   dv_j += P_0j·dout_0 + … + P_3j·dout_3,
+ * the dk and dv additions made one row at a time in increasing t, so every
+ * element is the chain of the reference's order. Per key and 4 lanes the rows'
+ * q (or dout) stay in registers: one load of k, dk (or dv), four broadcast weights.
+ */
+function groupGradients(P: usize, dS: usize, rowBytes: usize, n: i32, rows: i32, q0p: usize, g0p: usize, zeroRow: usize, k: usize, dk: usize, dv: usize, dq0p: usize, hs: i32, scv: v128): void {
+  const hsBytes = <usize>hs << 2;
+  const q1p = rows > 1 ? q0p + hsBytes : zeroRow;
+  const q2p = rows > 2 ? q0p + 2 * hsBytes : zeroRow;
+  const q3p = rows > 3 ? q0p + 3 * hsBytes : zeroRow;
+  const g1p = rows > 1 ? g0p + hsBytes : zeroRow;
+  const g2p = rows > 2 ? g0p + 2 * hsBytes : zeroRow;
+  const g3p = rows > 3 ? g0p + 3 * hsBytes : zeroRow;
+  const dS1 = dS + rowBytes;
+  const dS2 = dS1 + rowBytes;
+  const dS3 = dS2 + rowBytes;
+  const P1 = P + rowBytes;
+  const P2 = P1 + rowBytes;
+  const P3 = P2 + rowBytes;
+  for (let co: usize = 0; co < hsBytes; co += 16) {
+    const q0 = v128.load(q0p + co);
+    const q1 = v128.load(q1p + co);
+    const q2 = v128.load(q2p + co);
+    const q3 = v128.load(q3p + co);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let kp = k + co;
+    let dkp = dk + co;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      const d0 = v128.load32_splat(dS + o);
+      const d1 = v128.load32_splat(dS1 + o);
+      const d2 = v128.load32_splat(dS2 + o);
+      const d3 = v128.load32_splat(dS3 + o);
+      const kv = v128.load(kp);
+      a0 = f32x4.add(a0, f32x4.mul(d0, kv));
+      a1 = f32x4.add(a1, f32x4.mul(d1, kv));
+      a2 = f32x4.add(a2, f32x4.mul(d2, kv));
+      a3 = f32x4.add(a3, f32x4.mul(d3, kv));
+      let x = v128.load(dkp);
+      x = f32x4.add(x, f32x4.mul(d0, q0));
+      x = f32x4.add(x, f32x4.mul(d1, q1));
+      x = f32x4.add(x, f32x4.mul(d2, q2));
+      x = f32x4.add(x, f32x4.mul(d3, q3));
+      v128.store(dkp, x);
+      kp += hsBytes;
+      dkp += hsBytes;
+    }
+    v128.store(dq0p + co, f32x4.mul(scv, a0));
+    if (rows > 1) v128.store(dq0p + hsBytes + co, f32x4.mul(scv, a1));
+    if (rows > 2) v128.store(dq0p + 2 * hsBytes + co, f32x4.mul(scv, a2));
+    if (rows > 3) v128.store(dq0p + 3 * hsBytes + co, f32x4.mul(scv, a3));
+    const g0 = v128.load(g0p + co);
+    const g1 = v128.load(g1p + co);
+    const g2 = v128.load(g2p + co);
+    const g3 = v128.load(g3p + co);
+    let dvp = dv + co;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      let x = v128.load(dvp);
+      x = f32x4.add(x, f32x4.mul(v128.load32_splat(P + o), g0));
+      x = f32x4.add(x, f32x4.mul(v128.load32_splat(P1 + o), g1));
+      x = f32x4.add(x, f32x4.mul(v128.load32_splat(P2 + o), g2));
+      x = f32x4.add(x, f32x4.mul(v128.load32_splat(P3 + o), g3));
+      v128.store(dvp, x);
+      dvp += hsBytes;
+    }
+  }
+}
+
 /** Fills n floats at p with x. */
 function fill(p: usize, n: i32, x: f32): void {
   for (let i = 0; i < n; i++) store<f32>(p + (<usize>i << 2), x);
@@ -265,11 +441,15 @@ export function attn_fwd(
     const b = bh / NH;
     const h = bh - b * NH;
     const mBase = mask + ((<usize>(b * MB + h * MH)) << 2);
+    // the 4-row weighted sum of values needs finite values (see zeroSkips) and hs a multiple of 4
+    const fast = (hs & 3) == 0 && allFinite(vh, S * hs);
     for (let t0 = r - bh * T; t0 < headEnd - bh * T; t0 += 4) {
       const rows = min(4, headEnd - bh * T - t0);
       packRows4(qh, t0, rows, hs, scale, qT);
       const nMax = causal != 0 ? min(S, t0 + rows) : S;
       tiles(qT, kT, Sp, nMax, hs, sc);
+      // rows whose output is settled by a special max (NaN, ±Inf), as bits 0..3
+      let special4 = 0;
       for (let i = 0; i < rows; i++) {
         const t = t0 + i;
         const orow = out + (((<usize>bh * <usize>T + <usize>t) * <usize>hs) << 2);
@@ -283,19 +463,26 @@ export function attn_fwd(
           // NaN → NaN row and lse; +Inf → NaN row, lse +Inf; −Inf → 0 row, lse −Inf
           fill(orow, hs, m == -Infinity ? 0 : NaN);
           store<f32>(lrow, m);
+          special4 |= 1 << i;
           continue;
         }
-        const l = sumExp(row, 0, n4, m, false);
+        // exp(s − m) into the row's twin in the second block, summed in the chunk order
+        const erow = row + 4 * rowBytes;
+        const l = expRow(row, erow, n, m);
         store<f32>(lrow, m + log1(l));
         const rl = f32x4.splat(<f32>1.0 / l);
-        const mv = f32x4.splat(m);
         for (let j = 0; j < n4; j += 4) {
-          const p = row + (<usize>j << 2);
-          const s = v128.load(p);
-          const w = f32x4.mul(exp4(f32x4.sub(s, mv)), rl);
-          v128.store(p, v128.bitselect(f32x4.splat(SKIP), w, f32x4.eq(s, f32x4.splat(-Infinity))));
+          const o = <usize>j << 2;
+          const sv = v128.load(row + o);
+          const w = f32x4.mul(v128.load(erow + o), rl);
+          v128.store(row + o, v128.bitselect(f32x4.splat(SKIP), w, f32x4.eq(sv, f32x4.splat(-Infinity))));
         }
-        weightedValues(row, n, vh, hs, orow);
+        if (fast) zeroSkips(row, n4, n4, nMax);
+        else weightedValues(row, n, vh, hs, orow);
+      }
+      if (fast) {
+        const orow0 = out + (((<usize>bh * <usize>T + <usize>t0) * <usize>hs) << 2);
+        weightedValues4(sc, rowBytes, nMax, vh, hs, orow0, rows, special4);
       }
     }
     r = headEnd;
@@ -334,9 +521,12 @@ export function attn_bwd(
   const dp = sc + ((<usize>(4 * Sp)) << 2);
   const qT = dp + ((<usize>(4 * Sp)) << 2);
   const dT = qT + ((<usize>(4 * hs)) << 2);
+  const accRow = dT + ((<usize>(4 * hs)) << 2);
+  const zeroRow = accRow + ((<usize>hs) << 2);
   const rowBytes = <usize>Sp << 2;
   const hsBytes = <usize>hs << 2;
   const scv = f32x4.splat(scale);
+  memory.fill(zeroRow, 0, hsBytes);
   for (let bh = bh0; bh < bh1; bh++) {
     const qh = q + ((<usize>bh * <usize>T * <usize>hs) << 2);
     const oh = out + ((<usize>bh * <usize>T * <usize>hs) << 2);
@@ -353,6 +543,9 @@ export function attn_bwd(
     const b = bh / NH;
     const h = bh - b * NH;
     const mBase = mask + ((<usize>(b * MB + h * MH)) << 2);
+    // the 4-row sums below weight every key of a group, excluded pairs by 0: exact when
+    // the weighted operands (q, k, dout) are finite (see zeroSkips); else the per-row path
+    const fast = (hs & 3) == 0 && allFinite(qh, T * hs) && allFinite(kh, S * hs) && allFinite(gh, T * hs);
     for (let t0 = 0; t0 < T; t0 += 4) {
       const rows = min(4, T - t0);
       packRows4(qh, t0, rows, hs, scale, qT);
@@ -375,13 +568,48 @@ export function attn_bwd(
         for (let j = 0; j < n4; j += 4) {
           const o = <usize>j << 2;
           const s = v128.load(srow + o);
-          const P = exp4(f32x4.sub(s, L));
+          // pad lanes (j ≥ n, −Inf) from 0 instead, so the vector stays on exp4's fast path; they are marked −1 below
+          const P = exp4(v128.and(f32x4.sub(s, L), laneMask(n - j)));
           const dS = f32x4.mul(P, f32x4.sub(v128.load(drow + o), D));
           v128.store(srow + o, v128.bitselect(f32x4.splat(SKIP), P, f32x4.eq(s, f32x4.splat(-Infinity))));
           v128.store(drow + o, dS);
         }
-        // dq_t = scale·Σ_j dS_j·k_j;  dk_j += dS_j·q_t,  dv_j += P_j·dout_t
+        if (fast) {
+          // weights 0 for the excluded pairs and the keys past n (up to the group's nMax)
+          for (let j = 0; j < n4; j += 4) {
+            const o = <usize>j << 2;
+            const skip = f32x4.eq(v128.load(srow + o), f32x4.splat(SKIP));
+            v128.store(srow + o, v128.andnot(v128.load(srow + o), skip));
+            v128.store(drow + o, v128.andnot(v128.load(drow + o), skip));
+          }
+          for (let j = n4; j < nMax; j++) {
+            store<f32>(srow + (<usize>j << 2), 0);
+            store<f32>(drow + (<usize>j << 2), 0);
+          }
+          continue;
+        }
+        // dq_t = scale·Σ_j dS_j·k_j;  dk_j += dS_j·q_t,  dv_j += P_j·dout_t  (j in order)
         const dqt = dqh + <usize>t * hsBytes;
+        if ((hs & 3) == 0) {
+          memory.fill(accRow, 0, hsBytes);
+          for (let j = 0; j < n; j++) {
+            const P = load<f32>(srow + (<usize>j << 2));
+            if (P == SKIP) continue;
+            const dS = f32x4.splat(load<f32>(drow + (<usize>j << 2)));
+            const Pv = f32x4.splat(P);
+            const ko = <usize>j * hsBytes;
+            const kj = kh + ko;
+            const dkj = dkh + ko;
+            const dvj = dvh + ko;
+            for (let co: usize = 0; co < hsBytes; co += 16) {
+              v128.store(accRow + co, f32x4.add(v128.load(accRow + co), f32x4.mul(dS, v128.load(kj + co))));
+              v128.store(dkj + co, f32x4.add(v128.load(dkj + co), f32x4.mul(dS, v128.load(qt + co))));
+              v128.store(dvj + co, f32x4.add(v128.load(dvj + co), f32x4.mul(Pv, v128.load(gt + co))));
+            }
+          }
+          for (let co: usize = 0; co < hsBytes; co += 16) v128.store(dqt + co, f32x4.mul(scv, v128.load(accRow + co)));
+          continue;
+        }
         for (let c = 0; c < hs; c += 4) {
           const kk = min(4, hs - c);
           const co = <usize>c << 2;
@@ -399,6 +627,14 @@ export function attn_bwd(
           }
           storeK(dqt + co, f32x4.mul(scv, acc), kk);
         }
+      }
+      if (fast) {
+        // a short last group: its missing rows weigh nothing
+        for (let i = rows; i < 4; i++) {
+          memory.fill(sc + <usize>i * rowBytes, 0, <usize>nMax << 2);
+          memory.fill(dp + <usize>i * rowBytes, 0, <usize>nMax << 2);
+        }
+        groupGradients(sc, dp, rowBytes, nMax, rows, qh + <usize>t0 * hsBytes, gh + <usize>t0 * hsBytes, zeroRow, kh, dkh, dvh, dqh + <usize>t0 * hsBytes, hs, scv);
       }
     }
     // dk = scale·(Σ_t dS·q)

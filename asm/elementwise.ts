@@ -138,11 +138,11 @@ const D7: f32 = 0.00044439168414101005;
 @inline function geluTanh4(v: v128): v128 {
   const y = f32x4.mul(splat(K0), f32x4.add(v, f32x4.mul(f32x4.mul(f32x4.mul(splat(K1), v), v), v)));
   const e = exp4(f32x4.mul(splat(-2.0), f32x4.abs(y)));
-  const den = f32x4.add(splat(1.0), e);
-  const pos = f32x4.div(v, den);
-  let neg = f32x4.div(f32x4.mul(v, e), den);
-  neg = v128.bitselect(splat(-0.0), neg, f32x4.eq(e, splat(0)));
-  const r = v128.bitselect(pos, neg, f32x4.ge(v, splat(0)));
+  // one division for both signs: the numerator is x (x ≥ 0) or x·e (x < 0)
+  const pos = f32x4.ge(v, splat(0));
+  const num = v128.bitselect(v, f32x4.mul(v, e), pos);
+  let r = f32x4.div(num, f32x4.add(splat(1.0), e));
+  r = v128.bitselect(splat(-0.0), r, v128.andnot(f32x4.eq(e, splat(0)), pos));
   return v128.bitselect(v, r, f32x4.ne(v, v));
 }
 

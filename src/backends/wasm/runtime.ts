@@ -113,20 +113,22 @@ export const DEFAULT_MIN_ELEMENTS_PER_THREAD = 1 << 17;
 
 /**
  * One-thread cost per element of the phase-2 kernels relative to a softmax
- * element (the unit of minElementsPerThread), measured with
- * bench/wasm/phase2.bench.ts: a kernel is split once n·cost reaches the
- * per-thread minimum, i.e. at about the same one-thread time for every kernel.
+ * element (~1 ns, the unit of minElementsPerThread), measured with
+ * bench/wasm/phase2.bench.ts at the GPT's shapes (e.g. gelu tanh 1.9 ns,
+ * layerNorm 1.6 ns per element): a kernel is split once n·cost reaches the
+ * per-thread minimum, i.e. at about the same one-thread time (~130 µs per
+ * thread) for every kernel.
  */
 const COST = {
-  add: 0.25,
-  copy: 0.2,
-  geluTanh: 0.6,
-  geluErf: 1.2,
-  adamw: 0.6,
-  cast: 0.2,
-  layerNorm: 0.5,
-  crossEntropy: 1,
-  embedding: 0.25,
+  add: 0.4,
+  copy: 0.5,
+  geluTanh: 1.9,
+  geluErf: 3.9,
+  adamw: 1,
+  cast: 0.3,
+  layerNorm: 1.6,
+  crossEntropy: 1.5,
+  embedding: 0.3,
 } as const;
 /** Attention FLOPs count this many matmul FLOPs in the split decision (smaller tiles, the softmax between them). */
 const ATTENTION_FLOP_COST = 3;
@@ -590,15 +592,23 @@ export class WasmRuntime {
     checkArray(fn, 'a', a, M * K, `[M, K] = [${M}, ${K}]`);
     checkArray(fn, 'b', b, K * N, transB ? `[N, K] = [${N}, ${K}]` : `[K, N] = [${K}, ${N}]`);
     const t = options.threads;
-    // da (M, K) = dout (M, N) · op(b)ᵀ: op(b)ᵀ is b (N, K) itself when transB, else b (K, N) read transposed
     const outs = options.outs ?? {};
-    const da = this.#withIO(fn, [dout, b], M * K, outs.da, ([pd, pb], pc) => {
-      this.#gemm(transB ? 0 : GEMM_TRANS_B, M, K, N, pd!, N, pb!, transB ? K : N, pc, K, 0, t);
-    });
-    // db: (K, N) = aᵀ·dout, or (N, K) = doutᵀ·a with transB; inner size M
-    const db = this.#withIO(fn, [a, dout], K * N, outs.db, ([pa, pd], pc) => {
-      if (transB) this.#gemm(GEMM_TRANS_A, N, K, M, pd!, N, pa!, K, pc, K, 0, t);
-      else this.#gemm(GEMM_TRANS_A, K, N, M, pa!, K, pd!, N, pc, N, 0, t);
+    // da (M, K) = dout (M, N) · op(b)ᵀ: op(b)ᵀ is b (N, K) itself when transB, else b (K, N) read transposed.
+    // db: (K, N) = aᵀ·dout, or (N, K) = doutᵀ·a with transB; inner size M.
+    // The two products have the same FLOPs: with two or more threads they run side by side
+    // (half the threads each), which packs nothing twice and wakes the workers once.
+    const [da, db] = this.#io(fn, [dout, a, b], [{ name: 'da', n: M * K, out: outs.da }, { name: 'db', n: K * N, out: outs.db }], ([pd, pa, pb], [pda, pdb]) => {
+      const parts = this.#parts(4 * M * N * K, this.#minFlops, t);
+      const half = Math.max(1, Math.floor(parts / 2));
+      const rest = Math.max(1, parts - half);
+      const tasks = this.#gemmTasks(transB ? 0 : GEMM_TRANS_B, M, K, N, pd!, N, pb!, transB ? K : N, pda, K, 0, parts === 1 ? 1 : half, 0);
+      const dbTasks = transB
+        ? this.#gemmTasks(GEMM_TRANS_A, N, K, M, pd!, N, pa!, K, pdb, K, 0, parts === 1 ? 1 : rest, tasks.length)
+        : this.#gemmTasks(GEMM_TRANS_A, K, N, M, pa!, K, pd!, N, pdb, N, 0, parts === 1 ? 1 : rest, tasks.length);
+      if (parts === 1) {
+        this.#parallel(tasks);
+        this.#parallel(dbTasks);
+      } else this.#parallel([...tasks, ...dbTasks]);
     });
     const grads: MatmulGrads = { da, db };
     if (options.bias) {
@@ -1135,14 +1145,27 @@ export class WasmRuntime {
   #gemm(flags: number, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number, C: number, ldc: number, bias: number, limit: number | undefined): void {
     if (M === 0 || N === 0) return;
     const parts = this.#parts(2 * M * N * K, this.#minFlops, limit);
-    while (this.#work.length < parts) this.#work.push(this.#heap.allocBytes(this.#exports.gemm_workspace_bytes()));
-    // split the rows when each thread gets a few register tiles of them, else the columns
-    const byRows = M >= parts * MR * 4 || N < parts * NR * 4;
+    this.#parallel(this.#gemmTasks(flags, M, N, K, A, lda, B, ldb, C, ldc, bias, parts, 0));
+  }
+
+  /**
+   * The tasks of one gemm split `parts` ways, using workspaces first..first+parts−1.
+   * Each thread packs its share of one operand and all of the other, so the
+   * split goes along the larger output dimension (rows when M ≥ N): the
+   * duplicated packing is then of the smaller operand. A split needs a few
+   * register tiles per thread in that dimension, else the other one is used.
+   */
+  #gemmTasks(flags: number, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number, C: number, ldc: number, bias: number, parts: number, first: number): Task[] {
+    if (M === 0 || N === 0) return [];
+    while (this.#work.length < first + parts) this.#work.push(this.#heap.allocBytes(this.#exports.gemm_workspace_bytes()));
+    const rowsFit = M >= parts * MR * 4;
+    const colsFit = N >= parts * NR * 4;
+    const byRows = parts === 1 || (rowsFit && (M >= N || !colsFit)) || !colsFit;
     const ranges = byRows ? split(M, parts, MR) : split(N, parts, NR);
-    this.#parallel(ranges.map(([s, e], i) => ({
+    return ranges.map(([s, e], i) => ({
       fn: FN_ID.gemm,
-      args: [flags, M, N, K, A, lda, B, ldb, C, ldc, bias, byRows ? s : 0, byRows ? e : M, byRows ? 0 : s, byRows ? N : e, this.#work[i]],
-    })));
+      args: [flags, M, N, K, A, lda, B, ldb, C, ldc, bias, byRows ? s : 0, byRows ? e : M, byRows ? 0 : s, byRows ? N : e, this.#work[first + i]],
+    }));
   }
 
   #rowsCheck(fn: string, arrays: Record<string, Float32Array>, N: number, V: number): void {
