@@ -74,16 +74,40 @@ export function attn_work_bytes(S: i32, hs: i32): i32 {
   return (2 * hs * Sp + 8 * Sp + 10 * hs) * 4 + 64;
 }
 
+/**
+ * Transposes the 4 × 4 block whose rows are r0..r3: lane k of result c is
+ * row k's lane c (two rounds of interleaving shuffles; exact, values only move).
+ */
+// @ts-ignore: decorator
+@inline function transposeStore(r0: v128, r1: v128, r2: v128, r3: v128, d: usize, step: usize): void {
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  const t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(d, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(d + step, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+  v128.store(d + 2 * step, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * step, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
+}
+
 /** dst[c·Sp + j] = src[j·hs + c] for j < S, 0 for S ≤ j < Sp (the transposed head). */
 function packT(src: usize, dst: usize, S: i32, Sp: i32, hs: i32): void {
-  for (let c = 0; c < hs; c++) {
-    const d = dst + ((<usize>c * <usize>Sp) << 2);
-    let s = src + (<usize>c << 2);
-    const step = <usize>hs << 2;
-    for (let j = 0; j < S; j++) {
-      store<f32>(d + (<usize>j << 2), load<f32>(s));
-      s += step;
+  const hsBytes = <usize>hs << 2;
+  const spBytes = <usize>Sp << 2;
+  let j0 = 0;
+  if ((hs & 3) == 0) {
+    // 4 keys × 4 channels at a time
+    for (; j0 + 4 <= S; j0 += 4) {
+      const s0 = src + <usize>j0 * hsBytes;
+      for (let c = 0; c < hs; c += 4) {
+        const co = <usize>c << 2;
+        transposeStore(v128.load(s0 + co), v128.load(s0 + hsBytes + co), v128.load(s0 + 2 * hsBytes + co), v128.load(s0 + 3 * hsBytes + co), dst + <usize>c * spBytes + (<usize>j0 << 2), spBytes);
+      }
     }
+  }
+  for (let c = 0; c < hs; c++) {
+    const d = dst + <usize>c * spBytes;
+    for (let j = j0; j < S; j++) store<f32>(d + (<usize>j << 2), load<f32>(src + <usize>j * hsBytes + (<usize>c << 2)));
     for (let j = S; j < Sp; j++) store<f32>(d + (<usize>j << 2), 0);
   }
 }
@@ -94,6 +118,20 @@ function packT(src: usize, dst: usize, S: i32, Sp: i32, hs: i32): void {
  * missing rows are 0.
  */
 function packRows4(src: usize, t0: i32, rows: i32, hs: i32, scale: f32, aT: usize): void {
+  if (rows == 4 && (hs & 3) == 0) {
+    const hsBytes = <usize>hs << 2;
+    const s0 = src + <usize>t0 * hsBytes;
+    const sv = f32x4.splat(scale);
+    for (let c = 0; c < hs; c += 4) {
+      const co = <usize>c << 2;
+      const r0 = f32x4.mul(sv, v128.load(s0 + co));
+      const r1 = f32x4.mul(sv, v128.load(s0 + hsBytes + co));
+      const r2 = f32x4.mul(sv, v128.load(s0 + 2 * hsBytes + co));
+      const r3 = f32x4.mul(sv, v128.load(s0 + 3 * hsBytes + co));
+      transposeStore(r0, r1, r2, r3, aT + (<usize>c << 4), 16);
+    }
+    return;
+  }
   for (let c = 0; c < hs; c++) {
     for (let r = 0; r < 4; r++) {
       const v: f32 = r < rows ? scale * load<f32>(src + ((<usize>(t0 + r) * <usize>hs + <usize>c) << 2)) : 0;

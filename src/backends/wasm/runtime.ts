@@ -1062,6 +1062,22 @@ export class WasmRuntime {
   #parallel(tasks: Task[]): void {
     if (tasks.length === 0) return;
     this.#pool.run(tasks, (t) => (this.#exports[FNS[t.fn]] as (...a: number[]) => void)(...t.args));
+    if (tasks.length > 1) {
+      this.#splitStats.jobs++;
+      this.#splitStats.tasks += tasks.length;
+      this.#splitStats.byWorkers += tasks.length - this.#pool.lastRunByCaller;
+    }
+  }
+
+  #splitStats = { jobs: 0, tasks: 0, byWorkers: 0 };
+
+  /**
+   * Split jobs so far: how many, their tasks, and how many of those tasks a
+   * worker ran (the caller runs what no worker claimed in time: on a machine
+   * whose other cores are busy, most of them).
+   */
+  get splitStats(): { jobs: number; tasks: number; byWorkers: number } {
+    return { ...this.#splitStats };
   }
 
   /**
