@@ -133,3 +133,23 @@ describe('wasm device: the GPT', () => {
     }
   });
 });
+
+describe('wasm heap views', () => {
+  it('a view freed twice, after its block went to a new view, throws instead of freeing the new owner', async () => {
+    const d = await wasmDevice({ threads: 1 });
+    const rt = d.wasm!;
+    try {
+      const a = rt.alloc(100);
+      rt.free(a);
+      const b = rt.alloc(100);
+      expect(b.byteOffset).toBe(a.byteOffset);
+      expect(() => rt.free(a)).toThrow(/freed already/);
+      expect(rt.isResident(b)).toBe(true);
+      expect(rt.isResident(a)).toBe(false);
+      expect(rt.isResident(b.subarray(1))).toBe(false);
+      rt.free(b);
+    } finally {
+      await d.destroy();
+    }
+  });
+});

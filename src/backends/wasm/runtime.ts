@@ -306,6 +306,8 @@ class Heap {
   #f32: Float32Array;
   #top: number;
   #registry = new FinalizationRegistry<number>((off) => this.release(off));
+  /** Live views and their offsets. */
+  #live = new WeakMap<Float32Array, number>();
   #poison: boolean;
 
   constructor(memory: WasmMemory, base: number, poison = false) {
@@ -403,18 +405,25 @@ class Heap {
     const off = this.allocBytes(n * 4);
     const v = new Float32Array(this.#memory.buffer, off, n);
     this.#registry.register(v, off, v);
+    this.#live.set(v, off);
     return v;
   }
 
+  /**
+   * Frees a view from `view()`. The view object itself is the key, not its
+   * offset: freeing a stale view (already freed, its block since handed out
+   * again) throws instead of freeing the new owner's block.
+   */
   free(v: Float32Array): void {
-    if (!this.isView(v)) throw new ArgumentError('free: the array was not allocated by this runtime (use alloc())');
+    if (!this.isView(v)) throw new ArgumentError('free: the array was not allocated by this runtime (use alloc()), or was freed already');
+    this.#live.delete(v);
     this.#registry.unregister(v);
     this.release(v.byteOffset);
   }
 
-  /** True for a view into this heap (allocated by `view`, not yet freed). */
+  /** True for a view from `view()` that has not been freed (the object itself, not a subarray). */
   isView(x: Float32Array): boolean {
-    return this.#buffers.has(x.buffer) && this.#used.has(x.byteOffset);
+    return this.#live.get(x) === x.byteOffset;
   }
 
   /** True when x lies inside this memory at all (a view or a subarray of one). */
