@@ -57,7 +57,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkFiniteNumber, checkOptions } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, F32_MIN_NORMAL, F64_U, gamma } from './bounds.js';
+import { type Bound, type ErrorModel, F32_MIN_NORMAL, F64_U, gamma, SECOND_ORDER } from './bounds.js';
 import { checkFloat, checkGpuIndexable, checkSameShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 export interface AdamWOptions {
@@ -181,8 +181,6 @@ export function adamwScalars(o: AdamWConfig): AdamWScalars {
 // Error bounds
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /**
  * Relative error of a host scalar (a few float64 operations: 1 − β, γλ,

@@ -114,7 +114,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkBoolean, checkFiniteNumber, checkOptions, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, F32_MIN_NORMAL, gamma, sumDepth } from './bounds.js';
+import { type Bound, type ErrorModel, F32_MIN_NORMAL, gamma, sumDepth, SECOND_ORDER } from './bounds.js';
 import { idiv } from './gpujs/index-math.js';
 import { rowDot, rowMax, rowSumExp } from './gpujs/rows.js';
 import { checkFloat, checkRank, checkShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
@@ -368,8 +368,6 @@ export function attentionBackwardRef(
 // Error bounds (per element, in float64, for a backend's error model)
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /** a·b for non-negative bounds, with 0·Inf = 0 (a zero weight cannot carry an infinite error). */
 function mulB(a: number, b: number): number {

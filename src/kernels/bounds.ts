@@ -183,6 +183,13 @@ export function sumDepth(L: number): number {
   return chunk - 1 + (chunks - 1);
 }
 
+/**
+ * The bounds sum first-order error terms (each a relative error below 1e-2);
+ * the products of two or more of them are covered by this factor:
+ * (1 + a)(1 + b) − 1 = a + b + ab ≤ (a + b)·1.01 when a, b < 1e-2.
+ */
+export const SECOND_ORDER = 1.01;
+
 /** An allowed error per output element, plus how it was obtained (for reports). */
 export interface Bound {
   /** allowed |computed − exact| for each element (same length as the output). */

@@ -66,7 +66,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkFiniteNumber, checkOneOf, checkOptions, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth } from './bounds.js';
+import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth, SECOND_ORDER } from './bounds.js';
 import { idiv } from './gpujs/index-math.js';
 import { rowMax, rowSum, rowSumExp } from './gpujs/rows.js';
 import { checkFloat, checkShape, checkTensor, emptyLike, f64, lastAxis, out64 } from './shapes.js';
@@ -203,8 +203,6 @@ export function crossEntropyBackwardRef(
 // Error bounds (per element, in float64, for a backend's error model)
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /**
  * Absolute error of one row's loss as the gpu.js kernels evaluate it, before

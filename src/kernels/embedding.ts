@@ -51,7 +51,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkDimension, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, gamma } from './bounds.js';
+import { type Bound, type ErrorModel, gamma, SECOND_ORDER } from './bounds.js';
 import { checkFloat, checkGpuIndexable, checkRank, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 // ---------------------------------------------------------------------------
@@ -99,8 +99,6 @@ export function embeddingBackwardRef(
 // Error bounds
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /** Relative error of one addition whose result is stored in float32 (see the header). */
 function oneRounding(M: ErrorModel): number {

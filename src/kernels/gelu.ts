@@ -86,7 +86,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
 import { checkOneOf, checkOptions } from '../errors.js';
-import { type Bound, type ErrorModel, F32_MIN_NORMAL, gamma } from './bounds.js';
+import { type Bound, type ErrorModel, F32_MIN_NORMAL, gamma, SECOND_ORDER } from './bounds.js';
 import { checkFloat, checkSameShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 export type GeluApproximation = 'none' | 'tanh';
@@ -332,8 +332,6 @@ export function millsApprox64(z: number): number {
 // Error bounds (per element)
 // ---------------------------------------------------------------------------
 
-/** Products of relative errors (each ≪ 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /**
  * Relative error of the two factors e1·e2 = exp(−z²/2) as the kernels

@@ -57,7 +57,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { ArgumentError, checkFiniteNumber, checkOptions, fmtShape } from '../errors.js';
-import { type ErrorModel, F32_MIN_NORMAL, gamma, sumDepth } from './bounds.js';
+import { type ErrorModel, F32_MIN_NORMAL, gamma, sumDepth, SECOND_ORDER } from './bounds.js';
 import { colDot, colSum, rowDot, rowMax, rowSum, rowSumSqDev } from './gpujs/rows.js';
 import { idiv } from './gpujs/index-math.js';
 import { ROW_CHUNK } from './bounds.js';
@@ -205,8 +205,6 @@ export function layerNormBackwardRef(
 // Error bounds
 // ---------------------------------------------------------------------------
 
-/** Products of relative errors (each ≪ 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 export interface LayerNormBounds {
   out: Float64Array;

@@ -56,7 +56,7 @@ import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkBoolean, checkOptions, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth } from './bounds.js';
+import { type Bound, type ErrorModel, ROW_CHUNK, gamma, sumDepth, SECOND_ORDER } from './bounds.js';
 import { colSum } from './gpujs/rows.js';
 import { checkFloat, checkGpuIndexable, checkRank, checkShape, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
@@ -121,8 +121,6 @@ export function matmulBackwardRef(
 // Error bounds (per element, in float64, for a backend's error model)
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /** Terms per accumulator in the unrolled loop. */
 export const MATMUL_UNROLL = 4;

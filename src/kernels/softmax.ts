@@ -38,7 +38,7 @@
 import type { Device } from '../device.js';
 import { registerKernel, runKernel } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
-import { type Bound, type ErrorModel, gamma, sumDepth } from './bounds.js';
+import { type Bound, type ErrorModel, gamma, sumDepth, SECOND_ORDER } from './bounds.js';
 import { idiv } from './gpujs/index-math.js';
 import { rowDot, rowMax, rowSum, rowSumExp } from './gpujs/rows.js';
 import { checkOptions } from '../errors.js';
@@ -130,8 +130,6 @@ export function logSumExpBackwardRef(dlse: Float64Array, x: Float64Array, lse: F
 // Error bounds (per element, in float64, for a backend's error model)
 // ---------------------------------------------------------------------------
 
-/** Second-order terms (products of relative errors, each < 1e-2) are covered by this factor. */
-const SECOND_ORDER = 1.01;
 
 /**
  * Relative error of s = Σ exp(x_j − m) for row r, and of each term:
