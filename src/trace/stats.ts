@@ -124,21 +124,49 @@ export function arrayStats(data: ArrayLike<number>, dtypeMinNormal: number, form
     if (a <= th.zeroMax) uz++;
     else if (a < th.subMax) us++;
   }
-  const finite = data.length - nan - posInf - negInf;
+  return assemble({ count: data.length, nan, posInf, negInf, zeros, subnormals, min, max, maxAbs, minNz, overflow, uz, us }, format);
+}
+
+/** Raw counts and extremes (±Infinity where nothing was seen) → TensorStats. */
+interface RawStats {
+  count: number;
+  nan: number;
+  posInf: number;
+  negInf: number;
+  zeros: number;
+  subnormals: number;
+  min: number;
+  max: number;
+  maxAbs: number;
+  minNz: number;
+  overflow: number;
+  uz: number;
+  us: number;
+}
+
+function assemble(r: RawStats, format: FloatFormat | undefined): TensorStats {
+  const finite = r.count - r.nan - r.posInf - r.negInf;
   const s: TensorStats = {
-    count: data.length,
-    nan,
-    posInf,
-    negInf,
-    zeros,
-    subnormals,
-    min: finite > 0 ? min : NaN,
-    max: finite > 0 ? max : NaN,
-    maxAbs: finite > 0 ? maxAbs : NaN,
-    minNonzeroAbs: minNz === Infinity ? NaN : minNz,
+    count: r.count,
+    nan: r.nan,
+    posInf: r.posInf,
+    negInf: r.negInf,
+    zeros: r.zeros,
+    subnormals: r.subnormals,
+    min: finite > 0 ? r.min : NaN,
+    max: finite > 0 ? r.max : NaN,
+    maxAbs: finite > 0 ? r.maxAbs : NaN,
+    minNonzeroAbs: r.minNz === Infinity ? NaN : r.minNz,
   };
   if (format) {
-    s.target = { format: format.name, overflow, underflowToZero: uz, underflowToSubnormal: us, maxFinite: format.maxFinite, headroom: finite > 0 ? format.maxFinite / maxAbs : NaN };
+    s.target = {
+      format: format.name,
+      overflow: r.overflow,
+      underflowToZero: r.uz,
+      underflowToSubnormal: r.us,
+      maxFinite: format.maxFinite,
+      headroom: finite > 0 ? format.maxFinite / r.maxAbs : NaN,
+    };
   }
   return s;
 }
@@ -281,23 +309,7 @@ export async function tensorStats(device: Device, t: Tensor, format?: FloatForma
     uz += p[b + 10];
     us += p[b + 11];
   }
-  const finite = t.size - nan - posInf - negInf;
-  const s: TensorStats = {
-    count: t.size,
-    nan,
-    posInf,
-    negInf,
-    zeros,
-    subnormals,
-    min: finite > 0 ? min : NaN,
-    max: finite > 0 ? max : NaN,
-    maxAbs: finite > 0 ? maxAbs : NaN,
-    minNonzeroAbs: minNz === Infinity ? NaN : minNz,
-  };
-  if (format) {
-    s.target = { format: format.name, overflow, underflowToZero: uz, underflowToSubnormal: us, maxFinite: format.maxFinite, headroom: finite > 0 ? format.maxFinite / maxAbs : NaN };
-  }
-  return s;
+  return assemble({ count: t.size, nan, posInf, negInf, zeros, subnormals, min, max, maxAbs, minNz, overflow, uz, us }, format);
 }
 
 /** Index of the first NaN or ±Inf in a tensor, or −1.
