@@ -22,7 +22,7 @@
  * check this against exact BigInt arithmetic).
  */
 import { ArgumentError, checkOptions } from '../errors.js';
-import type { GradientRecord } from './loss-scaler.js';
+import { checkGradRecord, type GradientRecord } from './loss-scaler.js';
 
 export interface ClipOptions {
   /** 2 (default) or Infinity (max |g|). */
@@ -164,19 +164,6 @@ function normOf(entries: [string, Float32Array | Float64Array][], normType: numb
     else accumulate64(g, s);
   }
   return combine(s);
-}
-
-function checkGradRecord(fn: string, grads: unknown): [string, Float32Array | Float64Array][] {
-  if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || ArrayBuffer.isView(grads)) {
-    throw new ArgumentError(`${fn}: 'grads' must be a record { name: Float32Array | Float64Array }, got ${grads === null ? 'null' : Array.isArray(grads) ? 'an array' : typeof grads}`);
-  }
-  const entries = Object.entries(grads as Record<string, unknown>);
-  for (const [name, g] of entries) {
-    if (!(g instanceof Float32Array || g instanceof Float64Array)) {
-      throw new ArgumentError(`${fn}: grads['${name}'] must be a Float32Array or Float64Array, got ${g === null ? 'null' : typeof g === 'object' ? (g as object).constructor?.name : typeof g}`);
-    }
-  }
-  return entries as [string, Float32Array | Float64Array][];
 }
 
 function checkNormType(fn: string, normType: unknown): void {

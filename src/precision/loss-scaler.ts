@@ -192,7 +192,8 @@ function resolveOptions(o: LossScalerOptions | undefined): ResolvedOptions {
   return { initScale, growthFactor, backoffFactor, growthInterval, hysteresis, hysteresisReset, minScale: Math.fround(minScale), maxScale, historyLimit };
 }
 
-function checkGrads(fn: string, grads: unknown): [string, Float32Array | Float64Array][] {
+/** Validates a record of named gradient arrays (shared with clip.ts); returns its entries. */
+export function checkGradRecord(fn: string, grads: unknown): [string, Float32Array | Float64Array][] {
   if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || ArrayBuffer.isView(grads)) {
     throw new ArgumentError(`${fn}: 'grads' must be a record { name: Float32Array | Float64Array }, got ${grads === null ? 'null' : Array.isArray(grads) ? 'an array' : typeof grads}`);
   }
@@ -289,7 +290,7 @@ export class DynamicLossScaler {
     if (this.#pending) {
       throw new ArgumentError('unscaleAndCheck: already called since the last update(); the gradients are already unscaled (call update() to finish the step)');
     }
-    const entries = checkGrads('unscaleAndCheck', grads);
+    const entries = checkGradRecord('unscaleAndCheck', grads);
     // PyTorch: inv_scale = scale.double().reciprocal().float()
     const inv = Math.fround(1 / this.#scale);
     let culprit: NonFiniteCulprit | undefined;
