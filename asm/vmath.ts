@@ -83,27 +83,46 @@ const E4: f32 = 0.00138388947; // 0x3ab563a0
   return f32x4.add(f32x4.splat(1.0), f32x4.add(r, f32x4.mul(f32x4.mul(r, r), q)));
 }
 
+/** 2^23 and its bit pattern: for 0 ≤ t < 2^23, fl(t + 2^23) − 2^23 is t rounded to an integer, ties to even. */
+const TWO23_F: f32 = 8388608.0;
+const TWO23_BITS: i32 = 0x4b000000;
+
 /**
  * The general path: clamp to [EXP_LO, EXP_HI] (NaN passes), reduce, and
- * scale by two normal factors 2^⌊n/2⌋·2^(n−⌊n/2⌋), so subnormal results round
- * once and overflow happens in the last product, where float32 overflows.
+ * scale. Lanes with 2^n normal (n ≥ −126) scale by two normal factors
+ * 2^⌊n/2⌋·2^(n−⌊n/2⌋), so overflow happens in the last product, where float32
+ * overflows. Lanes with n ≤ −127, whose result p·2^n is subnormal, build it
+ * without subnormal arithmetic: t = p·2^(n+149) is exact (a normal product,
+ * t < 1.42·2^22), and its nearest integer k (ties to even, by the 2^23
+ * shifter) is the subnormal's bit pattern (value k·2^-149; k = 2^23 is
+ * FLT_MIN's pattern). That is the rounding a multiply into the subnormal range
+ * performs, so the bits are the same as (p·2^⌊n/2⌋)·2^(n−⌊n/2⌋) gave before,
+ * but x86 takes a microcode assist for every product with a subnormal result
+ * (measured: softmax rows whose max is ~100 above most entries, where nearly
+ * every exp is subnormal, ran ~10× slower than rows without).
  */
 function expSlow(x: v128): v128 {
-  // lanes whose exp rounds to +0 compute from x = 0 and are zeroed at the end:
-  // letting them underflow through subnormal products costs a microcode assist
-  // per vector on x86 (measured: softmax rows with 1 % −Inf entries ran 1.8×
-  // slower), and the result is the same +0
+  // lanes whose exp rounds to +0 compute from x = 0 and are zeroed at the end
   const zero = f32x4.le(x, f32x4.splat(EXP_ZERO));
   const xc = v128.andnot(f32x4.pmax(f32x4.pmin(x, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO)), zero);
   const t = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
   const p = expPoly(xc, f32x4.sub(t, f32x4.splat(SHIFTER)));
-  // a NaN lane makes ni garbage here, but p is NaN and so is the product
+  // a NaN lane makes ni garbage here, but p is NaN and so is the result
   const ni = i32x4.sub(t, i32x4.splat(SHIFTER_BITS));
-  const n1 = i32x4.shr_s(ni, 1);
-  const n2 = i32x4.sub(ni, n1);
+  // subnormal results (n ≤ −127, i.e. n + 149 ≤ 22): 2^(n+149) is normal for n ≥ −150
+  // (a NaN lane keeps `normal`, which is NaN: its ni is garbage, so the test includes p = p)
+  const sub = v128.and(i32x4.lt_s(ni, i32x4.splat(-126)), f32x4.eq(p, p));
+  // each lane computes only its own kind of result: the other product takes n = 0 (normal) or
+  // n + 149 = 0 (subnormal), so no lane ever multiplies into the subnormal range
+  const nn = v128.andnot(ni, sub);
+  const n1 = i32x4.shr_s(nn, 1);
+  const n2 = i32x4.sub(nn, n1);
   const s1 = i32x4.shl(i32x4.add(n1, i32x4.splat(127)), 23);
   const s2 = i32x4.shl(i32x4.add(n2, i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(f32x4.mul(p, s1), s2), zero);
+  const normal = f32x4.mul(f32x4.mul(p, s1), s2);
+  const scale = i32x4.shl(i32x4.add(v128.bitselect(ni, i32x4.splat(-149), sub), i32x4.splat(149 + 127)), 23);
+  const k = i32x4.sub(f32x4.add(f32x4.mul(p, scale), f32x4.splat(TWO23_F)), i32x4.splat(TWO23_BITS));
+  return v128.andnot(v128.bitselect(k, normal, sub), zero);
 }
 
 // ---------------------------------------------------------------------------

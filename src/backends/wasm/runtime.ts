@@ -10,8 +10,12 @@
  *   await rt.destroy();
  *
  * Shape letters: M, K, N of a matmul out (M, N) = a (M, K)·b (K, N); N rows of
- * V values for the row kernels. Every function returns a new array (or writes
- * `out` when given) and never writes into its inputs.
+ * V values for the row kernels; B, NH, T, S, hs for attention. Every function
+ * returns new arrays (or writes `out`/`outs` when given) and never writes into
+ * its inputs. The kernels are those of src/kernels (matmul, the softmax
+ * family, attention, layerNorm, gelu, crossEntropy, embedding, residual add,
+ * adamw, head permutations, cast), with those files' contracts; each asm/*.ts
+ * file says which evaluation order it follows and why the shared bound holds.
  *
  * Data movement: kernels read and write the wasm heap. Arrays from `alloc()`
  * are views of the heap and are used in place (no copy); any other
@@ -19,10 +23,12 @@
  * Float32Array unless `out` is a heap view. The device integration keeps
  * tensors in heap views so chains of kernels copy nothing.
  *
- * Threads: a kernel is split over rows (or output columns) when its work is
- * large enough to pay for waking the workers (10–25 µs a round trip, measured in
- * bench/wasm/NOTES.md); each output element is computed by the same sequence
- * of operations whatever the split, so results are bitwise identical for any
+ * Threads: a kernel is split into tasks (rows, output columns, heads) when
+ * its work is large enough to pay for waking the workers (10–25 µs a round
+ * trip, measured in bench/wasm/NOTES.md); the caller and the workers claim
+ * tasks as they come (pool.ts), so a worker the OS has not scheduled yet never
+ * delays the call. Each output element is computed by the same sequence of
+ * operations whatever the split, so results are bitwise identical for any
  * thread count.
  */
 import os from 'node:os';
