@@ -1,11 +1,12 @@
 /**
  * The `stable-kernels` command: train, sample, check, trace, bench.
  * Exit codes: 0 success, 1 a check failed or the run hit a numerical error,
- * 2 bad usage or a backend that cannot start.
+ * 2 bad usage, a backend that cannot start, or a checkpoint that cannot be used.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS } from '../device.js';
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
+import { CheckpointError } from '../model/checkpoint.js';
 import { MODEL_SIZES } from '../model/params.js';
 import { PRECISION_MODES } from '../model/gpt.js';
 
@@ -135,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
     if (e instanceof ExitCode) return e.code;
     if (err.code?.startsWith('commander.')) return 2;
-    if (e instanceof ArgumentError || e instanceof BackendUnavailableError) {
+    if (e instanceof ArgumentError || e instanceof BackendUnavailableError || e instanceof CheckpointError) {
       console.error(`error: ${err.message}`);
       return 2;
     }

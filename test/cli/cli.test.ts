@@ -29,6 +29,9 @@ describe('stable-kernels CLI', () => {
     expect(t.stderr).toMatch(/--shape for softmax is N,V \(2 numbers\), got 4/);
     const u = cli(['nope']);
     expect(u.status).toBe(2);
+    const c = cli(['sample', '--checkpoint', 'no/such/file.safetensors']);
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/^error: loadCheckpoint: cannot read 'no\/such\/file\.safetensors'/m);
   });
 
   test('check passes on the real kernels and exits 1 when a user-registered kernel breaks its bound', () => {
