@@ -89,11 +89,21 @@ export class Device {
     return this.#destroyed;
   }
 
-  /** Copies a host tensor to device memory where the backend has its own (webgpu); otherwise returns it. */
+  /**
+   * Copies a host tensor to the memory the backend's kernels read in place:
+   * a WebGPU buffer (webgpu), the WebAssembly heap (wasm; freed on dispose);
+   * elsewhere the tensor itself (as float64 on the reference device).
+   */
   async upload(t: Tensor): Promise<Tensor> {
     this.#checkAlive();
     if (this.family === 'reference') {
       return t.dtype === 'float64' ? t : Tensor.fromHost(Float64Array.from(t.data), t.shape);
+    }
+    if (this.wasm && t.hostData && t.dtype !== 'int32' && t.size > 0) {
+      const rt = this.wasm;
+      const view = rt.alloc(t.size);
+      view.set(t.hostData);
+      return Tensor.fromHost(view, t.shape, 'upload', () => rt.free(view));
     }
     return this.gpujs!.upload(t);
   }
