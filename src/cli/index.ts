@@ -116,6 +116,18 @@ export function buildProgram(): Command {
       if (code !== 0) throw new ExitCode(code);
     });
 
+  program
+    .command('bench')
+    .description('run the microbenchmarks (from a repository checkout): every kernel on every backend here, beside tfjs and a TypeScript loop; writes bench/RESULTS.md')
+    .allowUnknownOption(true)
+    .helpOption('-h, --help', 'show this help (the suite itself takes --full, --only <regex>, --subjects a,b,c, --no-report)')
+    .argument('[args...]', 'passed to bench/run.ts')
+    .action(async (args: string[]) => {
+      const { runBench } = await import('./bench.js');
+      const code = runBench(args ?? []);
+      if (code !== 0) throw new ExitCode(code);
+    });
+
   return program;
 }
 

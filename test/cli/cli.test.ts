@@ -12,8 +12,8 @@ describe('stable-kernels CLI', () => {
   test('--help lists the subcommands, and each has its own help', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
-    for (const c of ['train', 'sample', 'check', 'trace']) expect(r.stdout).toContain(c);
-    for (const c of ['train', 'sample', 'check', 'trace']) {
+    for (const c of ['train', 'sample', 'check', 'trace', 'bench']) expect(r.stdout).toContain(c);
+    for (const c of ['train', 'sample', 'check', 'trace', 'bench']) {
       const h = cli([c, '--help']);
       expect(h.status, h.stderr).toBe(0);
       expect(h.stdout).toMatch(new RegExp(`Usage: stable-kernels ${c}`));
