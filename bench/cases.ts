@@ -27,6 +27,7 @@ export interface CaseGroup {
 export async function loadLayerNorm(): Promise<{ lib?: LayerNormModule; missing: string }> {
   const found = await importOptional<LayerNormModule>(['kernels/layernorm', 'kernels/layer-norm']);
   if (!found) return { missing: 'the library has no LayerNorm kernel yet (no src/kernels/layernorm.ts)' };
+  if (found.error !== undefined) return { missing: found.error };
   const missing = missingFunctions(found.module, LAYERNORM_FUNCTIONS);
   if (missing.length) return { missing: `${found.path} exists but does not export ${missing.join(', ')} (bench/kernels/layernorm.ts expects them)` };
   return { lib: found.module, missing: '' };

@@ -6,6 +6,9 @@
  *   npx tsx bench/run.ts            quick (npm run bench): under 5 minutes on 2 cores
  *   npx tsx bench/run.ts --full     every case on every subject (npm run bench:full)
  *   options: --only <regex over kernel groups>  --subjects a,b,c  --no-report
+ *            --merge (with --subjects): rerun those subjects and merge them into the
+ *            existing bench-<mode>.json, keeping its other subjects, ceilings,
+ *            dispatcher and rounding figures (a note records what was rerun, when)
  *
  * One child process per subject (bench/worker.ts; headlessgl under xvfb-run
  * when there is no display), then the memory-copy ceilings, the dispatcher
@@ -89,6 +92,8 @@ async function main(): Promise<void> {
   const mode = flag('full') ? 'full' : 'quick';
   const only = option('only');
   const subjects = option('subjects')?.split(',') ?? [...SUBJECTS];
+  const prior = flag('merge') ? readJson<BenchRun>(path.join(RESULTS, `bench-${mode}.json`)) : undefined;
+  if (flag('merge') && (!prior || !option('subjects'))) throw new Error(`--merge needs --subjects and an existing bench/results/bench-${mode}.json`);
   const t0 = performance.now();
   const loadStart = os.loadavg()[0];
   const notes: string[] = [];
@@ -118,23 +123,23 @@ async function main(): Promise<void> {
     }
   }
 
-  // 2. ceilings, dispatcher, rounding, tfjs-wasm threads
-  let ceilings: CeilingResult[] = [];
-  {
+  // 2. ceilings, dispatcher, rounding, tfjs-wasm threads (kept from the earlier run when merging)
+  let ceilings: CeilingResult[] = prior?.ceilings ?? [];
+  if (!prior) {
     const out = path.join(RAW, 'ceilings.json');
     const r = await runTs('bench/ceilings.bench.ts', ['--mode', mode, '--out', out], { timeoutS: 120, label: 'ceilings' });
     ceilings = readJson<CeilingResult[]>(out) ?? [];
     if (r.code !== 0 || !ceilings.length) notes.push('the memory-copy ceiling could not be measured');
   }
-  let dispatch: BenchRun['dispatch'] = { backend: 'none', results: [] };
-  {
+  let dispatch: BenchRun['dispatch'] = prior?.dispatch ?? { backend: 'none', results: [] };
+  if (!prior) {
     const out = path.join(RAW, 'dispatch.json');
     const backend = results.find((r) => r.subject.id === 'webgpu' && r.subject.available) ? 'webgpu' : 'webasm';
     const r = await runTs('bench/dispatch.bench.ts', ['--backend', backend, '--mode', mode, '--out', out], { timeoutS: 300, label: 'dispatch' });
     dispatch = readJson<{ backend: string; results: DispatchResult[] }>(out) ?? { backend, results: [], error: `exit ${r.code}` };
   }
-  let rounding: BenchRun['rounding'];
-  {
+  let rounding: BenchRun['rounding'] = prior?.rounding;
+  if (!prior) {
     const summary = path.join(RESULTS, 'precision-round-summary.json');
     const script = path.join('bench', 'precision', 'round.bench.ts');
     if (mode === 'full' && existsSync(path.join(ROOT, script))) {
@@ -146,20 +151,28 @@ async function main(): Promise<void> {
       ? { source: `bench/results/precision-round-summary.json (bench/precision/round.bench.ts, ${mode === 'full' ? 'this run' : `saved ${s.date}`})`, results: s.results }
       : { source: script, results: [], error: 'no rounding summary: run npx tsx bench/precision/round.bench.ts' };
   }
-  let tfjsWasmThreads: Record<string, unknown> | undefined;
-  {
+  let tfjsWasmThreads: Record<string, unknown> | undefined = prior?.tfjsWasmThreads;
+  if (!prior) {
     const r = await runTs('bench/peers/tfjs-wasm-threads.ts', [], { timeoutS: 120, capture: true, label: 'tfjs-wasm threads' });
     const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
     tfjsWasmThreads = line ? (JSON.parse(line) as Record<string, unknown>) : { error: `probe exited with ${r.code}` };
   }
 
   // 3. merge, write, report
+  if (prior) {
+    const rerun = new Set(results.map((r) => r.subject.id));
+    const kept = prior.subjects.filter((r) => !rerun.has(r.subject.id));
+    const order = (id: string) => SUBJECTS.indexOf(id);
+    results.splice(0, results.length, ...[...kept, ...results].sort((a, b) => order(a.subject.id) - order(b.subject.id)));
+    failures.unshift(...prior.failures.filter((f) => ![...rerun].some((id) => f.startsWith(`${id}:`) || f.includes(` on ${id} `) || f.includes(` on ${id}:`))));
+    notes.unshift(...prior.notes, `subjects ${[...rerun].join(', ')} were rerun on ${new Date().toISOString()} (load ${loadStart.toFixed(2)}) and merged into the run of ${prior.date}`);
+  }
   const webgpu = results.find((r) => r.subject.id === 'webgpu');
   const run: BenchRun = {
     mode,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - t0) / 1000,
-    machine: {
+    date: prior?.date ?? new Date().toISOString(),
+    seconds: (prior?.seconds ?? 0) + (performance.now() - t0) / 1000,
+    machine: prior?.machine ?? {
       cpu: os.cpus()[0]?.model?.trim() ?? 'unknown CPU',
       cores: os.cpus().length,
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),

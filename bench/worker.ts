@@ -56,7 +56,17 @@ export async function runSubject(subjectId: string, mode: Mode, options: RunOpti
   log(`[${subjectId}] ${subject.info.available ? subject.info.detail : `unavailable: ${subject.info.detail}`}`);
   for (const group of GROUPS) {
     if (only && !only.test(group.name)) continue;
-    const cases: BenchCase[] = await group.make(subject.finish, scale);
+    let cases: BenchCase[];
+    try {
+      cases = await group.make(subject.finish, scale);
+    } catch (e) {
+      // a group whose module cannot be loaded costs its own cases only
+      const msg = `${(e as Error).name}: ${(e as Error).message}`;
+      log(`  ${group.name.padEnd(36)} ${subjectId.padEnd(34)} error: ${msg.split('\n')[0]}`);
+      if (ours) failed.push(`${group.name} on ${subjectId}: ${msg.split('\n')[0]}`);
+      records.push({ id: `${group.name}.*`, kernel: group.name, phase: 'forward', size: '—', metric: 'GB/s', work: 0, workNote: '', subject: subjectId, variant: 'host', status: 'error', message: msg });
+      continue;
+    }
     for (const c of cases) {
       const base = { id: c.id, kernel: c.kernel, phase: c.phase, size: c.size, metric: c.metric, work: c.work, workNote: c.workNote, subject: subjectId };
       if (skipReason(c, subjectId, mode)) continue;

@@ -73,10 +73,12 @@ export async function gptCases(tiny = false): Promise<BenchCase[]> {
   const data = await importOptional<DataModule>(['model/data']);
   const params = await importOptional<ParamsModule>(['model/params']);
   let missing: string | undefined;
+  const failed = [train, data, params].find((x) => x?.error !== undefined)?.error;
   if (!train) missing = 'the GPT Trainer has not landed (no src/model/train.ts)';
-  else if (missingFunctions(train.module, ['Trainer']).length) missing = `${train.path} exports no Trainer`;
-  else if (!data || typeof data.module.MarkovStream !== 'function') missing = 'src/model/data.ts has no MarkovStream';
-  else if (!params || !params.module.MODEL_SIZES?.[SIZE]) missing = `src/model/params.ts has no MODEL_SIZES.${SIZE}`;
+  else if (failed) missing = failed;
+  else if (!train.module || missingFunctions(train.module, ['Trainer']).length) missing = `${train.path} exports no Trainer`;
+  else if (!data?.module || typeof data.module.MarkovStream !== 'function') missing = 'src/model/data.ts has no MarkovStream';
+  else if (!params?.module || !params.module.MODEL_SIZES?.[SIZE]) missing = `src/model/params.ts has no MODEL_SIZES.${SIZE}`;
   const base = {
     id: 'gpt.step.default',
     kernel: 'GPT training step',
@@ -85,7 +87,7 @@ export async function gptCases(tiny = false): Promise<BenchCase[]> {
     workNote: 'B·T tokens per step',
     quick: true,
   };
-  if (missing || !train || !data || !params) {
+  if (missing || !train?.module || !data?.module || !params?.module) {
     return [{ ...base, size: 'default model', work: 0, data: () => undefined, check: () => [], oursMissing: missing }];
   }
   const m = { train: train.module, data: data.module, params: params.module };

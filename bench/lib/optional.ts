@@ -9,14 +9,23 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
-/** Imports the first of `candidates` (paths under src/, without extension) that exists, or undefined. */
-export async function importOptional<T>(candidates: readonly string[]): Promise<{ module: T; path: string } | undefined> {
+/**
+ * Imports the first of `candidates` (paths under src/, without extension)
+ * that exists, or undefined. A module that exists but fails to load (a
+ * half-written file in a working tree) is reported through `error`, so one
+ * missing kernel costs its cases, not the whole run.
+ */
+export async function importOptional<T>(candidates: readonly string[]): Promise<{ module: T; path: string; error?: undefined } | { module?: undefined; path: string; error: string } | undefined> {
   for (const c of candidates) {
     for (const ext of ['.ts', '.js']) {
       const file = SRC + c + ext;
       if (existsSync(file)) {
-        const module = (await import(pathToFileURL(file).href)) as T;
-        return { module, path: `src/${c}${ext}` };
+        try {
+          const module = (await import(pathToFileURL(file).href)) as T;
+          return { module, path: `src/${c}${ext}` };
+        } catch (e) {
+          return { path: `src/${c}${ext}`, error: `src/${c}${ext} failed to load: ${(e as Error).message}` };
+        }
       }
     }
   }
