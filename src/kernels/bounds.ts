@@ -190,6 +190,43 @@ export function sumDepth(L: number): number {
  */
 export const SECOND_ORDER = 1.01;
 
+/**
+ * Absolute error of an **input** value v on a backend that flushes subnormals
+ * (tiny = FLT_MIN): it may read v as 0, an error of |v|. Zero on backends that
+ * keep subnormals (their inputs are read exactly).
+ *
+ * @example
+ * flushAbs(GPU_SPEC_MODEL, 1e-39); // 1e-39: GL may read it as 0
+ * flushAbs(WASM_MODEL, 1e-39);     // 0
+ */
+export function flushAbs(M: ErrorModel, v: number): number {
+  const a = Math.abs(v);
+  return M.tiny >= F32_MIN_NORMAL && a < F32_MIN_NORMAL ? a : 0;
+}
+
+/**
+ * Absolute error of a float32 **intermediate** whose exact magnitude |v| is
+ * below FLT_MIN. Relative error models (u, expRel) stop holding there: a
+ * backend that flushes may make it 0 (error |v|); one that keeps subnormals
+ * rounds it to the subnormal grid of spacing 2^-149 (round-to-nearest gives
+ * half of that; an exp that scales by 2^k in two steps rounds twice, so one
+ * full spacing). Zero where the arithmetic is wider than float32 (u < 2^-24):
+ * the value is normal there.
+ *
+ * Found by the benchmark's outlier inputs: p = exp(y) ≈ 1e-38 times an
+ * upstream sum |S| ≈ 1e3 in logSoftmax backward (bench/NOTES.md).
+ *
+ * @example
+ * lowRangeAbs(GPU_SPEC_MODEL, 1e-39); // 1e-39 + 2^-149
+ * lowRangeAbs(WASM_MODEL, 1e-39);     // 2^-149
+ * lowRangeAbs(JS_MODEL, 1e-39);       // 0
+ */
+export function lowRangeAbs(M: ErrorModel, v: number): number {
+  const a = Math.abs(v);
+  if (M.u < F32_U || !(a < F32_MIN_NORMAL)) return 0;
+  return (M.tiny >= F32_MIN_NORMAL ? a : 0) + F32_MIN_SUBNORMAL;
+}
+
 /** An allowed error per output element, plus how it was obtained (for reports). */
 export interface Bound {
   /** allowed |computed − exact| for each element (same length as the output). */
