@@ -4,7 +4,7 @@
  * vector code with the unused lanes zero, so every element sees exactly the
  * same arithmetic wherever it sits in the array.
  */
-import { exp4, log4, tanh4, erf4 } from './vmath';
+import { exp4, exp4ftz, log4, tanh4, erf4 } from './vmath';
 
 /** Loads the first `k` (0 < k < 4) floats at p into lanes 0..k−1, zero elsewhere. */
 // @ts-ignore: decorator
@@ -28,12 +28,14 @@ export const FN_EXP = 0;
 export const FN_LOG = 1;
 export const FN_TANH = 2;
 export const FN_ERF = 3;
+export const FN_EXP_FTZ = 4;
 
 // @ts-ignore: decorator
 @inline function apply(fn: i32, v: v128): v128 {
   if (fn == FN_EXP) return exp4(v);
   if (fn == FN_LOG) return log4(v);
   if (fn == FN_TANH) return tanh4(v);
+  if (fn == FN_EXP_FTZ) return exp4ftz(v);
   return erf4(v);
 }
 
@@ -50,11 +52,12 @@ export const FN_ERF = 3;
   }
 }
 
-/** dst[i] = f(src[i]) for i in [0, n), f chosen by `fn` (FN_EXP, FN_LOG, FN_TANH, FN_ERF). */
+/** dst[i] = f(src[i]) for i in [0, n), f chosen by `fn` (FN_EXP, FN_LOG, FN_TANH, FN_ERF, FN_EXP_FTZ). */
 export function map_f32(fn: i32, src: usize, dst: usize, n: i32): void {
   // one loop per function, so each loop body is a straight line of SIMD code
   if (fn == FN_EXP) mapWith(FN_EXP, src, dst, n);
   else if (fn == FN_LOG) mapWith(FN_LOG, src, dst, n);
   else if (fn == FN_TANH) mapWith(FN_TANH, src, dst, n);
+  else if (fn == FN_EXP_FTZ) mapWith(FN_EXP_FTZ, src, dst, n);
   else mapWith(FN_ERF, src, dst, n);
 }

@@ -27,7 +27,7 @@
  * Divisions by s are a reciprocal then a product: two roundings, which the
  * backend's ErrorModel declares as divRel = 2u.
  */
-import { exp4, log4 } from './vmath';
+import { exp4ftz, log4 } from './vmath';
 import { loadPartial, storePartial } from './maps';
 
 const ROW_CHUNK: i32 = 256;
@@ -91,10 +91,10 @@ export function rowMax(p: usize, V: i32): f32 {
     let i = c;
     for (; i + 16 <= ce; i += 16) {
       const o = <usize>i << 2;
-      const e0 = exp4(f32x4.sub(v128.load(x + o, 0), mv));
-      const e1 = exp4(f32x4.sub(v128.load(x + o, 16), mv));
-      const e2 = exp4(f32x4.sub(v128.load(x + o, 32), mv));
-      const e3 = exp4(f32x4.sub(v128.load(x + o, 48), mv));
+      const e0 = exp4ftz(f32x4.sub(v128.load(x + o, 0), mv));
+      const e1 = exp4ftz(f32x4.sub(v128.load(x + o, 16), mv));
+      const e2 = exp4ftz(f32x4.sub(v128.load(x + o, 32), mv));
+      const e3 = exp4ftz(f32x4.sub(v128.load(x + o, 48), mv));
       if (store) {
         v128.store(y + o, e0, 0);
         v128.store(y + o, e1, 16);
@@ -108,14 +108,14 @@ export function rowMax(p: usize, V: i32): f32 {
     }
     for (; i + 4 <= ce; i += 4) {
       const o = <usize>i << 2;
-      const e = exp4(f32x4.sub(v128.load(x + o), mv));
+      const e = exp4ftz(f32x4.sub(v128.load(x + o), mv));
       if (store) v128.store(y + o, e);
       a0 = f32x4.add(a0, e);
     }
     if (i < ce) {
       const o = <usize>i << 2;
       // padding lanes hold −Inf: exp(−Inf − m) = 0 adds nothing
-      const e = exp4(f32x4.sub(loadPartial(x + o, ce - i, -Infinity), mv));
+      const e = exp4ftz(f32x4.sub(loadPartial(x + o, ce - i, -Infinity), mv));
       if (store) storePartial(y + o, e, ce - i);
       a1 = f32x4.add(a1, e);
     }
@@ -266,12 +266,12 @@ export function logsoftmax_bwd_rows(dy: usize, y: usize, dx: usize, V: i32, r0: 
     let i = 0;
     for (; i + 4 <= V; i += 4) {
       const o = off + (<usize>i << 2);
-      v128.store(dx + o, f32x4.sub(v128.load(dy + o), f32x4.mul(exp4(v128.load(y + o)), sv)));
+      v128.store(dx + o, f32x4.sub(v128.load(dy + o), f32x4.mul(exp4ftz(v128.load(y + o)), sv)));
     }
     if (i < V) {
       const o = off + (<usize>i << 2);
       const k = V - i;
-      storePartial(dx + o, f32x4.sub(loadPartial(dy + o, k, 0), f32x4.mul(exp4(loadPartial(y + o, k, 0)), sv)), k);
+      storePartial(dx + o, f32x4.sub(loadPartial(dy + o, k, 0), f32x4.mul(exp4ftz(loadPartial(y + o, k, 0)), sv)), k);
     }
   }
 }
@@ -285,12 +285,12 @@ export function logsumexp_bwd_rows(dlse: usize, x: usize, lse: usize, dx: usize,
     let i = 0;
     for (; i + 4 <= V; i += 4) {
       const o = off + (<usize>i << 2);
-      v128.store(dx + o, f32x4.mul(g, exp4(f32x4.sub(v128.load(x + o), l))));
+      v128.store(dx + o, f32x4.mul(g, exp4ftz(f32x4.sub(v128.load(x + o), l))));
     }
     if (i < V) {
       const o = off + (<usize>i << 2);
       const k = V - i;
-      storePartial(dx + o, f32x4.mul(g, exp4(f32x4.sub(loadPartial(x + o, k, 0), l))), k);
+      storePartial(dx + o, f32x4.mul(g, exp4ftz(f32x4.sub(loadPartial(x + o, k, 0), l))), k);
     }
   }
 }

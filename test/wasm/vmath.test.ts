@@ -162,3 +162,42 @@ describe('wasm vectorised math: layout independence', () => {
     }
   });
 });
+
+describe('wasm exp with flush to zero (the softmax family\'s exp)', () => {
+  // ln(FLT_MIN) rounded up to float32: below it the exact exp is under FLT_MIN
+  const LO = -87.33654022216797;
+  it('equals exp bit for bit from ln(FLT_MIN) up, +0 below, never subnormal, on the dense sweep', () => {
+    const n = Math.floor(2 ** 32 / STRIDE);
+    const x = new Float32Array(n + SPECIALS.length + 3);
+    const u = new Uint32Array(x.buffer);
+    for (let i = 0; i < n; i++) u[i] = (i * STRIDE) >>> 0;
+    x.set([...SPECIALS, LO, bits(0xc2aeac51), bits(0xc2aeac4f)], n);
+    const e = rt.exp(x);
+    const f = rt.expFtz(x);
+    let checked = 0;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      if (Number.isNaN(v)) {
+        expect(f[i], `expFtz(NaN)`).toBeNaN();
+      } else if (v < LO) {
+        expect(Object.is(f[i], 0), `expFtz(${v}) = ${f[i]}, expected +0`).toBe(true);
+      } else {
+        expect(Object.is(f[i], e[i]), `expFtz(${v}) = ${f[i]}, exp = ${e[i]}`).toBe(true);
+        expect(f[i] === 0 || f[i] >= 2 ** -126, `expFtz(${v}) = ${f[i]} is subnormal`).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(n / 4);
+  });
+
+  it('lanes are independent: a low or NaN lane does not change its neighbours', () => {
+    const x = Float32Array.from([-200, 1.5, -Infinity, 88.8, NaN, -87.3, LO, bits(0xc2aeac51), 0, -1e30, 50, -90]);
+    const f = rt.expFtz(x);
+    for (let i = 0; i < x.length; i++) {
+      const alone = rt.expFtz(new Float32Array([x[i]]))[0];
+      expect(Object.is(f[i], alone) || (Number.isNaN(f[i]) && Number.isNaN(alone)), `lane ${i} (x = ${x[i]}): ${f[i]} in a vector, ${alone} alone`).toBe(true);
+    }
+    expect(f[3]).toBe(Infinity);
+    expect(Object.is(f[0], 0) && Object.is(f[2], 0) && Object.is(f[11], 0)).toBe(true);
+  });
+});

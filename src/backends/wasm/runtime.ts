@@ -96,7 +96,7 @@ const GEMM_TRANS_B = 2;
 const MR = 4;
 const NR = 8;
 /** asm/maps.ts function ids. */
-const MAP_FN = { exp: 0, log: 1, tanh: 2, erf: 3 } as const;
+const MAP_FN = { exp: 0, log: 1, tanh: 2, erf: 3, expFtz: 4 } as const;
 
 const PAGE = 65536;
 /** Page 0 holds the pool's control block; the heap starts at page 1. */
@@ -681,6 +681,15 @@ export class WasmRuntime {
   /** Element-wise exp (asm/vmath.ts exp4; special cases listed there). */
   exp(x: Float32Array, options: CallOptions = {}): Float32Array {
     return this.#map('exp', x, options);
+  }
+
+  /**
+   * Element-wise exp with results below FLT_MIN flushed to +0 (asm/vmath.ts
+   * exp4ftz, the exp of the softmax-family and cross-entropy kernels): exp(x)
+   * bit for bit for x ≥ −87.33654022216797, +0 below.
+   */
+  expFtz(x: Float32Array, options: CallOptions = {}): Float32Array {
+    return this.#map('expFtz', x, options);
   }
 
   /** Element-wise natural log (asm/vmath.ts log4). */
