@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { AccuracyEntry } from '../src/testing/suite.js';
 import { GPU_SPEC_MODEL, JS_MODEL, WASM_MODEL } from '../src/kernels/bounds.js';
+import { WASM_SIMD_MODEL } from '../src/backends/wasm/error-model.js';
 
 // the newest test run's folder (global setup makes one per run)
 const runs = existsSync('.accuracy') ? readdirSync('.accuracy').filter((d) => d.startsWith('run-')).sort() : [];
@@ -56,7 +57,7 @@ lines.push('a value near 1 means the bound is tight. **rel** and **ULP** are the
 lines.push('distance from the correctly rounded reference, over the elements where the bound is relative (where a result');
 lines.push('cancels to near zero only an absolute bound makes sense, and those elements are left out of these two columns).');
 lines.push('');
-lines.push('Error models: ' + [GPU_SPEC_MODEL, WASM_MODEL, JS_MODEL].map((m) => `\`${m.name}\``).join(', ') + ' — webgpu and headlessgl are held to the WGSL/GLSL specification (exp within 3 + 2|x| ULP, log 3 ULP, division 2.5 ULP, subnormals may flush); webasm to float32 arithmetic with transcendental functions through float64 JavaScript; cpu to float64 arithmetic stored as float32.');
+lines.push('Error models: ' + [GPU_SPEC_MODEL, WASM_MODEL, JS_MODEL, WASM_SIMD_MODEL].map((m) => `\`${m.name}\``).join(', ') + ' — webgpu and headlessgl are held to the WGSL/GLSL specification (exp within 3 + 2|x| ULP, log 3 ULP, division 2.5 ULP, subnormals may flush); webasm to float32 arithmetic with transcendental functions through float64 JavaScript; cpu to float64 arithmetic stored as float32; wasm (the WebAssembly SIMD backend) to float32 arithmetic with its own exp, log, tanh, erf within 1 ULP over all float32 inputs (docs/wasm-math-ulp.md) and the softmax family\'s exp flushed below FLT_MIN (docs/wasm-backend.md).');
 lines.push('');
 lines.push(`| kernel | output | ${backends.map((b) => `${b}: bound used · rel · ULP`).join(' | ')} |`);
 lines.push(`| --- | --- | ${backends.map(() => '---').join(' | ')} |`);
