@@ -52,6 +52,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkDimension, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, gamma, SECOND_ORDER } from './bounds.js';
+import { idiv } from './gpujs/index-math.js';
 import { checkFloat, checkGpuIndexable, checkRank, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 // ---------------------------------------------------------------------------
@@ -169,26 +170,11 @@ interface EmbThis {
   constants: { T: number; C: number };
 }
 
-/** out[bt, c] = wte[tokens[bt], c] + wpe[bt mod T, c]; index splits corrected with exact integer arithmetic. */
+/** out[bt, c] = wte[tokens[bt], c] + wpe[bt mod T, c]; index splits by `idiv` (exact in float32). */
 function embeddingKernel(this: EmbThis, tokens: number[], wte: number[], wpe: number[]): number {
-  let bt = Math.floor(this.thread.x / this.constants.C);
-  let c = this.thread.x - bt * this.constants.C;
-  if (c < 0) {
-    bt = bt - 1;
-    c = c + this.constants.C;
-  }
-  if (c >= this.constants.C) {
-    bt = bt + 1;
-    c = c - this.constants.C;
-  }
-  let b = Math.floor(bt / this.constants.T);
-  let t = bt - b * this.constants.T;
-  if (t < 0) {
-    t = t + this.constants.T;
-  }
-  if (t >= this.constants.T) {
-    t = t - this.constants.T;
-  }
+  const bt = idiv(this.thread.x, this.constants.C);
+  const c = this.thread.x - bt * this.constants.C;
+  const t = bt - idiv(bt, this.constants.T) * this.constants.T;
   const v = tokens[bt];
   return wte[v * this.constants.C + c] + wpe[t * this.constants.C + c];
 }
@@ -204,16 +190,8 @@ interface DwteThis {
  * constant B·T; the break stops at count(v).
  */
 function embeddingDwteKernel(this: DwteThis, dout: number[], positions: number[], offsets: number[]): number {
-  let v = Math.floor(this.thread.x / this.constants.C);
-  let c = this.thread.x - v * this.constants.C;
-  if (c < 0) {
-    v = v - 1;
-    c = c + this.constants.C;
-  }
-  if (c >= this.constants.C) {
-    v = v + 1;
-    c = c - this.constants.C;
-  }
+  const v = idiv(this.thread.x, this.constants.C);
+  const c = this.thread.x - v * this.constants.C;
   const start = offsets[v];
   const count = offsets[v + 1] - start;
   let s = 0;
@@ -233,16 +211,8 @@ interface DwpeThis {
 
 /** dwpe[t, c] = Σ_b dout[b, t, c] for t < T, else 0. */
 function embeddingDwpeKernel(this: DwpeThis, dout: number[]): number {
-  let t = Math.floor(this.thread.x / this.constants.C);
-  let c = this.thread.x - t * this.constants.C;
-  if (c < 0) {
-    t = t - 1;
-    c = c + this.constants.C;
-  }
-  if (c >= this.constants.C) {
-    t = t + 1;
-    c = c - this.constants.C;
-  }
+  const t = idiv(this.thread.x, this.constants.C);
+  const c = this.thread.x - t * this.constants.C;
   let s = 0;
   if (t < this.constants.T) {
     for (let b = 0; b < this.constants.B; b++) {
