@@ -27,7 +27,7 @@ export type { GradCheckOptions } from './gradcheck.js';
 export { AccuracyRecorder, makeContext, property, expectWithinBound, withUnmutatedInputs } from './suite.js';
 export type { KernelCheck, CheckContext, AccuracyEntry } from './suite.js';
 export { allChecks } from './suites/index.js';
-export { errorModelFor, registerErrorModel, gamma, sumDepth, relBound, GPU_SPEC_MODEL, WASM_MODEL, JS_MODEL, F64_MODEL } from '../kernels/bounds.js';
+export { errorModelFor, registerErrorModel, gamma, sumDepth, relBound, flushAbs, lowRangeAbs, GPU_SPEC_MODEL, WASM_MODEL, JS_MODEL, F64_MODEL } from '../kernels/bounds.js';
 export type { ErrorModel, Bound } from '../kernels/bounds.js';
 
 import * as softmax from '../kernels/softmax.js';
