@@ -5,7 +5,7 @@
  * no globals, so any number of instances (one per worker) can share one
  * memory without initialising anything in it.
  */
-export { map_f32 } from './maps';
+export { map_f32, zero_bytes } from './maps';
 export { gemm, gemm_workspace_bytes, gemm_kc, colsum } from './gemm';
 export {
   logsumexp_rows, softmax_rows, logsoftmax_rows,

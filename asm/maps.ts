@@ -61,3 +61,13 @@ export function map_f32(fn: i32, src: usize, dst: usize, n: i32): void {
   else if (fn == FN_EXP_FTZ) mapWith(FN_EXP_FTZ, src, dst, n);
   else mapWith(FN_ERF, src, dst, n);
 }
+
+/**
+ * Zeroes n bytes at p with the bulk-memory `memory.fill`. The runtime zeroes
+ * outputs through this rather than `Float32Array.prototype.fill(0)` on the
+ * shared heap, which V8 runs element by element: 25 MB took 1.49 ms that way
+ * and 0.23 ms here (the embedding backward's dwte, V = 8192, C = 768).
+ */
+export function zero_bytes(p: usize, n: usize): void {
+  memory.fill(p, 0, n);
+}

@@ -77,6 +77,7 @@ interface KernelExports {
   gemm_kc(): number;
   colsum(x: number, M: number, N: number, out: number, n0: number, n1: number): void;
   map_f32(fn: number, src: number, dst: number, n: number): void;
+  zero_bytes(p: number, n: number): void;
   sum_chunked(x: number, n: number): number;
   attn_work_bytes(S: number, hs: number): number;
   [name: string]: (...args: number[]) => number | void;
@@ -84,7 +85,7 @@ interface KernelExports {
 
 /** Checks that the module exports every kernel function the runtime calls. */
 function kernelExports(raw: Record<string, unknown>): KernelExports {
-  for (const name of [...FNS, 'gemm_workspace_bytes', 'gemm_kc', 'sum_chunked', 'attn_work_bytes']) {
+  for (const name of [...FNS, 'gemm_workspace_bytes', 'gemm_kc', 'sum_chunked', 'attn_work_bytes', 'zero_bytes']) {
     if (typeof raw[name] !== 'function') throw new Error(`kernels.wasm: export '${name}' is missing; rebuild with \`node scripts/wasm/build.mjs\``);
   }
   return raw as KernelExports;
@@ -555,7 +556,7 @@ export class WasmRuntime {
     checkDims('alloc', { n });
     const v = this.#heap.view(n);
     // `zeroed = false` leaves what the heap held (for outputs a kernel writes in full)
-    if (zeroed) v.fill(0);
+    if (zeroed) this.#zero(v.byteOffset, n);
     return v;
   }
 
@@ -884,9 +885,8 @@ export class WasmRuntime {
     checkArray(fn, 'dout', dout, B * T * C, `[B, T, C] = [${B}, ${T}, ${C}]`);
     checkArray(fn, 'ids', ids, B * T, `[B, T] = [${B}, ${T}]`);
     const [dwte, dwpe] = this.#io(fn, [dout, ids], [{ name: 'dwte', n: V * C, out: outs.dwte }, { name: 'dwpe', n: maxT * C, out: outs.dwpe }], ([pd, pi], [pte, ppe]) => {
-      const f = this.#heap.f32;
-      f.fill(0, pte >> 2, (pte >> 2) + V * C);
-      f.fill(0, ppe >> 2, (ppe >> 2) + maxT * C);
+      this.#zero(pte, V * C);
+      this.#zero(ppe, maxT * C);
       const parts = this.#parts(B * T * C * COST.embedding, this.#minElems, outs.threads);
       this.#parallel(split(C, parts, 4).map(([c0, c1]) => ({ fn: FN_ID.embedding_bwd, args: [pi!, pd!, pte, ppe, B * T, T, C, c0, c1] })));
     });
@@ -933,8 +933,8 @@ export class WasmRuntime {
     const [dx, dweight, dbias] = this.#io(fn, [dout, x, weight, mean, rstd], [{ name: 'dx', n: N * C, out: outs.dx }, { name: 'dweight', n: C, out: outs.dweight }, { name: 'dbias', n: C, out: outs.dbias }], ([pd, px, pw, pm, pr], [pdx, pdw, pdb]) => {
       const chunks = Math.ceil(N / SUM_CHUNK);
       if (chunks === 0 || C === 0) {
-        this.#heap.f32.fill(0, pdw >> 2, (pdw >> 2) + C);
-        this.#heap.f32.fill(0, pdb >> 2, (pdb >> 2) + C);
+        this.#zero(pdw, C);
+        this.#zero(pdb, C);
         return;
       }
       const partials = this.#heap.allocBytes(chunks * 2 * C * 4);
@@ -1147,6 +1147,11 @@ export class WasmRuntime {
   }
 
   /** #io with one output. */
+  /** Zeroes n floats at byte offset p of the heap (bulk-memory fill; see asm/maps.ts zero_bytes). */
+  #zero(p: number, n: number): void {
+    if (n > 0) this.#exports.zero_bytes(p, n * 4);
+  }
+
   #withIO(fn: string, inputs: (Float32Array | undefined)[], nOut: number, out: Float32Array | undefined, body: (ptrs: (number | undefined)[], pOut: number) => void): Float32Array {
     return this.#io(fn, inputs, [{ name: 'out', n: nOut, out }], (p, [po]) => body(p, po))[0];
   }
