@@ -20,7 +20,7 @@
  * Backward: dx_j = g·(exp(x_j − lse) − y_j) with g = dloss_r·gscale,
  * y = yT at the target and yO elsewhere; ignored rows exactly 0.
  */
-import { exp4ftz, log4 } from './vmath';
+import { exp4ftz, exp4ftzNonPos, log4 } from './vmath';
 import { loadPartial, storePartial } from './maps';
 import { SUM_CHUNK, hsum4, laneMask, sumChunked } from './lanes';
 import { rowMax, special, sumExp } from './softmax';
@@ -50,8 +50,8 @@ function sumExpAndHalfGaps(x: usize, V: i32, m: f32, invV: f32): v128 {
       const o = x + (<usize>i << 2);
       const x0 = v128.load(o, 0);
       const x1 = v128.load(o, 16);
-      a0 = f32x4.add(a0, exp4ftz(f32x4.sub(x0, mv)));
-      a1 = f32x4.add(a1, exp4ftz(f32x4.sub(x1, mv)));
+      a0 = f32x4.add(a0, exp4ftzNonPos(f32x4.sub(x0, mv)));
+      a1 = f32x4.add(a1, exp4ftzNonPos(f32x4.sub(x1, mv)));
       g0 = f32x4.add(g0, f32x4.mul(f32x4.sub(mh, f32x4.mul(x0, half)), iv));
       g1 = f32x4.add(g1, f32x4.mul(f32x4.sub(mh, f32x4.mul(x1, half)), iv));
     }
@@ -60,7 +60,7 @@ function sumExpAndHalfGaps(x: usize, V: i32, m: f32, invV: f32): v128 {
       const o = x + (<usize>i << 2);
       // pad lanes: x = −Inf adds exp(−Inf) = 0; the gap term is masked
       const xv = k == 4 ? v128.load(o) : loadPartial(o, k, -Infinity);
-      a0 = f32x4.add(a0, exp4ftz(f32x4.sub(xv, mv)));
+      a0 = f32x4.add(a0, exp4ftzNonPos(f32x4.sub(xv, mv)));
       g0 = f32x4.add(g0, v128.and(f32x4.mul(f32x4.sub(mh, f32x4.mul(xv, half)), iv), laneMask(k)));
     }
     s += hsum4(f32x4.add(a0, a1));

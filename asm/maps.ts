@@ -4,7 +4,7 @@
  * vector code with the unused lanes zero, so every element sees exactly the
  * same arithmetic wherever it sits in the array.
  */
-import { exp4, exp4ftz, log4, tanh4, erf4 } from './vmath';
+import { exp4, exp4ftz, exp4ftzNonPos, log4, tanh4, erf4 } from './vmath';
 
 /** Loads the first `k` (0 < k < 4) floats at p into lanes 0..k−1, zero elsewhere. */
 // @ts-ignore: decorator
@@ -29,6 +29,8 @@ export const FN_LOG = 1;
 export const FN_TANH = 2;
 export const FN_ERF = 3;
 export const FN_EXP_FTZ = 4;
+/** exp4ftzNonPos: only for inputs ≤ 0 or −Inf (what it is defined on). */
+export const FN_EXP_FTZ_NONPOS = 5;
 
 // @ts-ignore: decorator
 @inline function apply(fn: i32, v: v128): v128 {
@@ -36,6 +38,7 @@ export const FN_EXP_FTZ = 4;
   if (fn == FN_LOG) return log4(v);
   if (fn == FN_TANH) return tanh4(v);
   if (fn == FN_EXP_FTZ) return exp4ftz(v);
+  if (fn == FN_EXP_FTZ_NONPOS) return exp4ftzNonPos(v);
   return erf4(v);
 }
 
@@ -59,6 +62,7 @@ export function map_f32(fn: i32, src: usize, dst: usize, n: i32): void {
   else if (fn == FN_LOG) mapWith(FN_LOG, src, dst, n);
   else if (fn == FN_TANH) mapWith(FN_TANH, src, dst, n);
   else if (fn == FN_EXP_FTZ) mapWith(FN_EXP_FTZ, src, dst, n);
+  else if (fn == FN_EXP_FTZ_NONPOS) mapWith(FN_EXP_FTZ_NONPOS, src, dst, n);
   else mapWith(FN_ERF, src, dst, n);
 }
 

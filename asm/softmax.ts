@@ -27,7 +27,7 @@
  * Divisions by s are a reciprocal then a product: two roundings, which the
  * backend's ErrorModel declares as divRel = 2u.
  */
-import { exp4ftz, log4 } from './vmath';
+import { exp4ftz, exp4ftzNonPos, log4 } from './vmath';
 import { loadPartial, storePartial } from './maps';
 
 const ROW_CHUNK: i32 = 256;
@@ -91,10 +91,10 @@ export function rowMax(p: usize, V: i32): f32 {
     let i = c;
     for (; i + 16 <= ce; i += 16) {
       const o = <usize>i << 2;
-      const e0 = exp4ftz(f32x4.sub(v128.load(x + o, 0), mv));
-      const e1 = exp4ftz(f32x4.sub(v128.load(x + o, 16), mv));
-      const e2 = exp4ftz(f32x4.sub(v128.load(x + o, 32), mv));
-      const e3 = exp4ftz(f32x4.sub(v128.load(x + o, 48), mv));
+      const e0 = exp4ftzNonPos(f32x4.sub(v128.load(x + o, 0), mv));
+      const e1 = exp4ftzNonPos(f32x4.sub(v128.load(x + o, 16), mv));
+      const e2 = exp4ftzNonPos(f32x4.sub(v128.load(x + o, 32), mv));
+      const e3 = exp4ftzNonPos(f32x4.sub(v128.load(x + o, 48), mv));
       if (store) {
         v128.store(y + o, e0, 0);
         v128.store(y + o, e1, 16);
@@ -108,14 +108,14 @@ export function rowMax(p: usize, V: i32): f32 {
     }
     for (; i + 4 <= ce; i += 4) {
       const o = <usize>i << 2;
-      const e = exp4ftz(f32x4.sub(v128.load(x + o), mv));
+      const e = exp4ftzNonPos(f32x4.sub(v128.load(x + o), mv));
       if (store) v128.store(y + o, e);
       a0 = f32x4.add(a0, e);
     }
     if (i < ce) {
       const o = <usize>i << 2;
       // padding lanes hold −Inf: exp(−Inf − m) = 0 adds nothing
-      const e = exp4ftz(f32x4.sub(loadPartial(x + o, ce - i, -Infinity), mv));
+      const e = exp4ftzNonPos(f32x4.sub(loadPartial(x + o, ce - i, -Infinity), mv));
       if (store) storePartial(y + o, e, ce - i);
       a1 = f32x4.add(a1, e);
     }

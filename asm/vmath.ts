@@ -109,6 +109,24 @@ const EXP_FTZ_LO: f32 = -87.33654022216797;
   return v128.andnot(expSlow(v128.andnot(x, low)), low);
 }
 
+/**
+ * exp4ftz for arguments known to be ≤ 0 or −Inf, never NaN or positive: the
+ * softmax family's x − max over a row whose max is finite. There n ∈ [−126, 0]
+ * for every lane at or above EXP_FTZ_LO, so no lane can leave the fast path
+ * and the range test and its branch go; lanes below EXP_FTZ_LO compute
+ * garbage (never a subnormal: the scale has a zero mantissa) and are zeroed.
+ * Bit for bit exp4ftz on its domain (test/wasm/vmath.test.ts checks it on the
+ * dense sweep's non-positive half). Measured on softmax (64, 50304), one
+ * thread: see bench/NOTES.md.
+ */
+// @ts-ignore: decorator
+@inline export function exp4ftzNonPos(x: v128): v128 {
+  const low = f32x4.lt(x, f32x4.splat(EXP_FTZ_LO));
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
+  const e = i32x4.sub(t, i32x4.splat(SHIFTER_BITS - 127));
+  return v128.andnot(f32x4.mul(expPoly(x, f32x4.sub(t, f32x4.splat(SHIFTER))), i32x4.shl(e, 23)), low);
+}
+
 /** exp(r)·… part shared by both paths: p ≈ exp(x − n·ln 2) for the integer-valued float n. */
 // @ts-ignore: decorator
 @inline function expPoly(x: v128, n: v128): v128 {

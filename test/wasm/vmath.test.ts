@@ -190,6 +190,18 @@ describe('wasm exp with flush to zero (the softmax family\'s exp)', () => {
     expect(checked).toBeGreaterThan(n / 4);
   });
 
+  it('the non-positive variant (the softmax row sums\' exp) equals it bit for bit on x ≤ 0 and −Inf', () => {
+    const n = Math.floor(2 ** 32 / STRIDE);
+    const all = new Float32Array(n);
+    const u = new Uint32Array(all.buffer);
+    for (let i = 0; i < n; i++) u[i] = (i * STRIDE) >>> 0;
+    const x = Float32Array.from([...all.filter((v) => v <= 0), -Infinity, -0, 0, LO, bits(0xc2aeac51), -87.3, -1e30, -F32_MAX, -MIN_SUB]);
+    const f = rt.expFtz(x);
+    const g = rt.expFtzNonPos(x);
+    for (let i = 0; i < x.length; i++) expect(Object.is(g[i], f[i]), `expFtzNonPos(${x[i]}) = ${g[i]}, expFtz = ${f[i]}`).toBe(true);
+    expect(x.length).toBeGreaterThan(n / 3);
+  });
+
   it('lanes are independent: a low or NaN lane does not change its neighbours', () => {
     const x = Float32Array.from([-200, 1.5, -Infinity, 88.8, NaN, -87.3, LO, bits(0xc2aeac51), 0, -1e30, 50, -90]);
     const f = rt.expFtz(x);

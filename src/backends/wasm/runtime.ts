@@ -97,7 +97,7 @@ const GEMM_TRANS_B = 2;
 const MR = 4;
 const NR = 8;
 /** asm/maps.ts function ids. */
-const MAP_FN = { exp: 0, log: 1, tanh: 2, erf: 3, expFtz: 4 } as const;
+const MAP_FN = { exp: 0, log: 1, tanh: 2, erf: 3, expFtz: 4, expFtzNonPos: 5 } as const;
 
 const PAGE = 65536;
 /** Page 0 holds the pool's control block; the heap starts at page 1. */
@@ -691,6 +691,15 @@ export class WasmRuntime {
    */
   expFtz(x: Float32Array, options: CallOptions = {}): Float32Array {
     return this.#map('expFtz', x, options);
+  }
+
+  /**
+   * expFtz for inputs ≤ 0 or −Inf only (asm/vmath.ts exp4ftzNonPos, the
+   * softmax row sums' exp); other inputs give unspecified values. Exposed for
+   * the tests that hold it to expFtz bit for bit on that domain.
+   */
+  expFtzNonPos(x: Float32Array, options: CallOptions = {}): Float32Array {
+    return this.#map('expFtzNonPos', x, options);
   }
 
   /** Element-wise natural log (asm/vmath.ts log4). */
