@@ -8,6 +8,11 @@
  * dawn's EGL and headless-gl's GLX cannot share a process, and a crash on one
  * backend must not hide the others' results.
  *
+ * The `reference` device is not checked: it is the FP64 oracle the checks
+ * compare against, and the suite's float32 contracts (sums beyond float32 max
+ * are ±Inf) do not apply to it. headlessgl needs an X display; without one,
+ * and with `xvfb-run` installed, its child runs under `xvfb-run -a`.
+ *
  * `--import <module>` loads a module first (e.g. one that calls
  * `registerKernel` with your own implementation), so the suite checks your
  * kernels too.
@@ -38,6 +43,11 @@ export interface CheckOutcome {
 
 async function importUserModules(mods: string[] | undefined): Promise<void> {
   for (const m of mods ?? []) await import(m.startsWith('.') || m.startsWith('/') ? pathToFileURL(resolve(m)).href : m);
+}
+
+/** Whether `xvfb-run` is on the PATH. */
+function hasXvfbRun(): boolean {
+  return spawnSync('sh', ['-c', 'command -v xvfb-run'], { encoding: 'utf8' }).status === 0;
 }
 
 /** Runs the suite on one backend in this process. */
@@ -107,20 +117,27 @@ export async function runCheck(a: CheckArgs, log: (s: string) => void = console.
     process.stdout.write(JSON.stringify(outcome) + '\n');
     return outcome.results.some((r) => r.status === 'fail') ? 1 : 0;
   }
+  if (a.backend === 'reference') {
+    log('reference: not checked — it is the FP64 oracle the checks compare against; choose a float32 backend (webgpu, headlessgl, webasm, cpu, wasm)');
+    return 2;
+  }
   const probes = await probeBackends();
-  const targets = probes.filter((p) => (a.backend && a.backend !== 'all' ? p.backend === a.backend : true));
+  const targets = probes.filter((p) => p.backend !== 'reference' && (a.backend && a.backend !== 'all' ? p.backend === a.backend : true));
   const outcomes: CheckOutcome[] = [];
   for (const p of targets) {
-    if (!p.available) {
+    const underXvfb = p.backend === 'headlessgl' && !p.available && !process.env.DISPLAY && hasXvfbRun();
+    if (!p.available && !underXvfb) {
       log(`${p.backend}: skipped — ${p.detail}`);
       continue;
     }
-    log(`${p.backend}: running the suite on ${p.detail} (up to ${a.seconds} s)…`);
+    log(underXvfb ? `${p.backend}: no X display; running the suite under xvfb-run -a (up to ${a.seconds} s)…` : `${p.backend}: running the suite on ${p.detail} (up to ${a.seconds} s)…`);
     const args = [process.argv[1], 'check', '--backend', p.backend, '--json', '--seconds', String(a.seconds), '--seed', String(a.seed)];
     if (a.runs !== undefined) args.push('--runs', String(a.runs));
     for (const k of a.kernels ?? []) args.push('--kernel', k);
     for (const m of a.import ?? []) args.push('--import', m);
-    const r = spawnSync(process.execPath, [...process.execArgv, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, timeout: (a.seconds + 300) * 1000 });
+    const node = [process.execPath, ...process.execArgv, ...args];
+    const [cmd, ...argv] = underXvfb ? ['xvfb-run', '-a', ...node] : node;
+    const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 28, timeout: (a.seconds + 300) * 1000 });
     const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (!line) {
       log(`${p.backend}: the check process failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);

@@ -83,7 +83,7 @@ export function buildProgram(): Command {
   program
     .command('check')
     .description('run the kernel property suite on every backend that works here and print the worst error per kernel as a fraction of its bound; exit 1 if a bound is broken')
-    .addOption(new Option('-b, --backend <name>', 'one backend only').choices(['all', ...BACKENDS]).default('all'))
+    .addOption(new Option('-b, --backend <name>', 'one backend only (not reference: the FP64 oracle itself)').choices(['all', ...BACKENDS.filter((b) => b !== 'reference')]).default('all'))
     .option('-k, --kernel <group>', 'only this kernel group (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--runs <n>', 'property runs per check (default: each check\'s CI count)', int('--runs', 1))
     .option('--seconds <s>', 'time budget per backend', num('--seconds'), 120)

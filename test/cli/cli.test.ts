@@ -46,6 +46,19 @@ describe('stable-kernels CLI', () => {
     expect(bad.stdout).toMatch(/check\(s\) broke their bound/);
   });
 
+  test('check covers every float32 backend here, never the FP64 oracle it compares against', () => {
+    const r = cli(['check', '--kernel', 'heads', '--runs', '2', '--seconds', '60']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const header = r.stdout.split('\n').find((l) => l.startsWith('kernel '))!;
+    expect(header, r.stdout).toMatch(/\bcpu\b/);
+    expect(header).toMatch(/\bwasm\b/);
+    expect(header).not.toMatch(/reference/);
+    expect(r.stdout).toMatch(/Every kernel stayed within its documented bound/);
+    const ref = cli(['check', '--backend', 'reference']);
+    expect(ref.status).toBe(2);
+    expect(ref.stderr).toMatch(/reference/);
+  });
+
   test('trace exits 1 and names the creating kernel when anomaly mode finds one', () => {
     const r = cli(['trace', 'matmul', '--shape', '8,16,8', '--values', 'huge', '--anomalies', '--backend', 'cpu']);
     expect(r.status).toBe(1);
