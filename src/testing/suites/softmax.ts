@@ -89,45 +89,56 @@ const forward: KernelCheck[] = [
   },
 ];
 
+/** The two backward passes that take the forward output y: dx from (dy, y). */
+const Y_BACKWARD = {
+  softmax: { forwardRef: softmaxRef, backward: softmaxBackward, ref: softmaxBackwardRef, bound: softmaxBackwardBound },
+  logSoftmax: { forwardRef: logSoftmaxRef, backward: logSoftmaxBackward, ref: logSoftmaxBackwardRef, bound: logSoftmaxBackwardBound },
+} as const;
+
+/**
+ * Runs `which`'s backward on y = the float32 forward output of x (N, V) and
+ * upstream dy32, inputs unmutated, and holds dx to its bound.
+ */
+async function expectYBackward(ctx: CheckContext, which: keyof typeof Y_BACKWARD, x64: Float64Array, dy32: Float32Array, N: number, V: number): Promise<void> {
+  const k = Y_BACKWARD[which];
+  const y32 = toF32(k.forwardRef(x64, N, V));
+  const y = Tensor.fromHost(y32, [N, V]);
+  const dy = Tensor.fromHost(dy32, [N, V]);
+  const dx = await withUnmutatedInputs({ y, dy }, () => k.backward(ctx.device, dy, y));
+  const y64 = widen(y32);
+  const dy64 = widen(dy32);
+  const ref = k.ref(dy64, y64, N, V);
+  await expectWithinBound(ctx, { kernel: which, phase: 'backward', output: 'dx' }, dx, ref, k.bound(ctx.model, dy64, y64, N, V, ref));
+}
+
+/** logSumExp's backward on x32 (N, V) with lse = the float32 forward output and upstream dlse32 (N), held to its bound. */
+async function expectLseBackward(ctx: CheckContext, x32: Float32Array, dlse32: Float32Array, N: number, V: number): Promise<void> {
+  const x64 = widen(x32);
+  const lse32 = toF32(logSumExpRef(x64, N, V));
+  const x = Tensor.fromHost(x32, [N, V]);
+  const lse = Tensor.fromHost(lse32, [N]);
+  const dlse = Tensor.fromHost(dlse32, [N]);
+  const dx = await withUnmutatedInputs({ x, lse, dlse }, () => logSumExpBackward(ctx.device, dlse, x, lse));
+  const lse64 = widen(lse32);
+  const dlse64 = widen(dlse32);
+  const ref = logSumExpBackwardRef(dlse64, x64, lse64, N, V);
+  await expectWithinBound(ctx, { kernel: 'logSumExp', phase: 'backward', output: 'dx' }, dx, ref, logSumExpBackwardBound(ctx.model, x64, lse64, N, V, ref, dlse64));
+}
+
 const backward: KernelCheck[] = [
-  {
-    id: 'softmax.backward: within bound of the FP64 reference',
-    kernel: 'softmax',
-    phase: 'backward',
-    defaultRuns: 20,
-    run: (ctx) =>
-      property(ctx, fc.tuple(logits(), fc.boolean()), async ([c, specials]) => {
-        const { x64 } = inputs(c);
-        const y32 = toF32(softmaxRef(x64, c.N, c.L));
-        const dy32 = generate(gradSpec(c.spec.seed, specials), c.N, c.L);
-        const y = Tensor.fromHost(y32, [c.N, c.L]);
-        const dy = Tensor.fromHost(dy32, [c.N, c.L]);
-        const dx = await withUnmutatedInputs({ y, dy }, () => softmaxBackward(ctx.device, dy, y));
-        const y64 = widen(y32);
-        const dy64 = widen(dy32);
-        const ref = softmaxBackwardRef(dy64, y64, c.N, c.L);
-        await expectWithinBound(ctx, { kernel: 'softmax', phase: 'backward', output: 'dx' }, dx, ref, softmaxBackwardBound(ctx.model, dy64, y64, c.N, c.L, ref));
-      }),
-  },
-  {
-    id: 'logSoftmax.backward: within bound of the FP64 reference',
-    kernel: 'logSoftmax',
-    phase: 'backward',
-    defaultRuns: 20,
-    run: (ctx) =>
-      property(ctx, fc.tuple(logits(), fc.boolean()), async ([c, specials]) => {
-        const { x64 } = inputs(c);
-        const y32 = toF32(logSoftmaxRef(x64, c.N, c.L));
-        const dy32 = generate(gradSpec(c.spec.seed, specials), c.N, c.L);
-        const y = Tensor.fromHost(y32, [c.N, c.L]);
-        const dy = Tensor.fromHost(dy32, [c.N, c.L]);
-        const dx = await withUnmutatedInputs({ y, dy }, () => logSoftmaxBackward(ctx.device, dy, y));
-        const y64 = widen(y32);
-        const dy64 = widen(dy32);
-        const ref = logSoftmaxBackwardRef(dy64, y64, c.N, c.L);
-        await expectWithinBound(ctx, { kernel: 'logSoftmax', phase: 'backward', output: 'dx' }, dx, ref, logSoftmaxBackwardBound(ctx.model, dy64, y64, c.N, c.L, ref));
-      }),
-  },
+  ...(['softmax', 'logSoftmax'] as const).map(
+    (which): KernelCheck => ({
+      id: `${which}.backward: within bound of the FP64 reference`,
+      kernel: which,
+      phase: 'backward',
+      defaultRuns: 20,
+      run: (ctx) =>
+        property(ctx, fc.tuple(logits(), fc.boolean()), async ([c, specials]) => {
+          const { x64 } = inputs(c);
+          await expectYBackward(ctx, which, x64, generate(gradSpec(c.spec.seed, specials), c.N, c.L), c.N, c.L);
+        }),
+    }),
+  ),
   {
     id: 'logSumExp.backward: within bound of the FP64 reference',
     kernel: 'logSumExp',
@@ -135,16 +146,8 @@ const backward: KernelCheck[] = [
     defaultRuns: 20,
     run: (ctx) =>
       property(ctx, logits(), async (c) => {
-        const { x64, x } = inputs(c);
-        const lse32 = toF32(logSumExpRef(x64, c.N, c.L));
-        const dlse32 = generate(gradSpec(c.spec.seed, false), 1, c.N);
-        const lse = Tensor.fromHost(lse32, [c.N]);
-        const dlse = Tensor.fromHost(dlse32, [c.N]);
-        const dx = await withUnmutatedInputs({ x, lse, dlse }, () => logSumExpBackward(ctx.device, dlse, x, lse));
-        const lse64 = widen(lse32);
-        const dlse64 = widen(dlse32);
-        const ref = logSumExpBackwardRef(dlse64, x64, lse64, c.N, c.L);
-        await expectWithinBound(ctx, { kernel: 'logSumExp', phase: 'backward', output: 'dx' }, dx, ref, logSumExpBackwardBound(ctx.model, x64, lse64, c.N, c.L, ref, dlse64));
+        const { x32 } = inputs(c);
+        await expectLseBackward(ctx, x32, generate(gradSpec(c.spec.seed, false), 1, c.N), c.N, c.L);
       }),
   },
 ];
@@ -190,42 +193,19 @@ const lowProbability = () =>
   });
 
 const lowProbabilityChecks: KernelCheck[] = [
-  {
-    id: 'softmax.backward: probabilities below FLT_MIN, large upstream gradients',
-    kernel: 'softmax',
-    phase: 'backward',
-    defaultRuns: 10,
-    run: (ctx) =>
-      property(ctx, lowProbability(), async ({ seed, N, V, lead, dyScale }) => {
-        const { x32, dy32 } = lowProbabilityCase(seed, N, V, lead, dyScale);
-        const y32 = toF32(softmaxRef(widen(x32), N, V));
-        const y = Tensor.fromHost(y32, [N, V]);
-        const dy = Tensor.fromHost(dy32, [N, V]);
-        const dx = await withUnmutatedInputs({ y, dy }, () => softmaxBackward(ctx.device, dy, y));
-        const y64 = widen(y32);
-        const dy64 = widen(dy32);
-        const ref = softmaxBackwardRef(dy64, y64, N, V);
-        await expectWithinBound(ctx, { kernel: 'softmax', phase: 'backward', output: 'dx' }, dx, ref, softmaxBackwardBound(ctx.model, dy64, y64, N, V, ref));
-      }),
-  },
-  {
-    id: 'logSoftmax.backward: probabilities below FLT_MIN, large upstream gradients',
-    kernel: 'logSoftmax',
-    phase: 'backward',
-    defaultRuns: 10,
-    run: (ctx) =>
-      property(ctx, lowProbability(), async ({ seed, N, V, lead, dyScale }) => {
-        const { x32, dy32 } = lowProbabilityCase(seed, N, V, lead, dyScale);
-        const y32 = toF32(logSoftmaxRef(widen(x32), N, V));
-        const y = Tensor.fromHost(y32, [N, V]);
-        const dy = Tensor.fromHost(dy32, [N, V]);
-        const dx = await withUnmutatedInputs({ y, dy }, () => logSoftmaxBackward(ctx.device, dy, y));
-        const y64 = widen(y32);
-        const dy64 = widen(dy32);
-        const ref = logSoftmaxBackwardRef(dy64, y64, N, V);
-        await expectWithinBound(ctx, { kernel: 'logSoftmax', phase: 'backward', output: 'dx' }, dx, ref, logSoftmaxBackwardBound(ctx.model, dy64, y64, N, V, ref));
-      }),
-  },
+  ...(['softmax', 'logSoftmax'] as const).map(
+    (which): KernelCheck => ({
+      id: `${which}.backward: probabilities below FLT_MIN, large upstream gradients`,
+      kernel: which,
+      phase: 'backward',
+      defaultRuns: 10,
+      run: (ctx) =>
+        property(ctx, lowProbability(), async ({ seed, N, V, lead, dyScale }) => {
+          const { x32, dy32 } = lowProbabilityCase(seed, N, V, lead, dyScale);
+          await expectYBackward(ctx, which, widen(x32), dy32, N, V);
+        }),
+    }),
+  ),
   {
     id: 'logSumExp.backward: probabilities below FLT_MIN, large upstream gradients',
     kernel: 'logSumExp',
@@ -234,17 +214,7 @@ const lowProbabilityChecks: KernelCheck[] = [
     run: (ctx) =>
       property(ctx, lowProbability(), async ({ seed, N, V, lead, dyScale }) => {
         const { x32, dy32 } = lowProbabilityCase(seed, N, V, lead, dyScale);
-        const x64 = widen(x32);
-        const lse32 = toF32(logSumExpRef(x64, N, V));
-        const dlse32 = Float32Array.from({ length: N }, (_, r) => dy32[r * V] * V);
-        const x = Tensor.fromHost(x32, [N, V]);
-        const lse = Tensor.fromHost(lse32, [N]);
-        const dlse = Tensor.fromHost(dlse32, [N]);
-        const dx = await withUnmutatedInputs({ x, lse, dlse }, () => logSumExpBackward(ctx.device, dlse, x, lse));
-        const lse64 = widen(lse32);
-        const dlse64 = widen(dlse32);
-        const ref = logSumExpBackwardRef(dlse64, x64, lse64, N, V);
-        await expectWithinBound(ctx, { kernel: 'logSumExp', phase: 'backward', output: 'dx' }, dx, ref, logSumExpBackwardBound(ctx.model, x64, lse64, N, V, ref, dlse64));
+        await expectLseBackward(ctx, x32, Float32Array.from({ length: N }, (_, r) => dy32[r * V] * V), N, V);
       }),
   },
 ];
