@@ -21,7 +21,7 @@
  *   bench/RESULTS.md                      via scripts/bench/report.ts
  * and exits with status 1 if any of our backends failed validation or errored.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -31,6 +31,7 @@ import type { BenchRun, CeilingResult, DispatchResult, SubjectResult } from './l
 import { fromJson, toJson } from './lib/results.js';
 import { SUBJECTS } from './lib/subjects.js';
 import { writeBennyFiles } from './lib/benny-files.js';
+import { underXvfb, xvfbNeeded } from '../src/cli/xvfb.js';
 
 const require = createRequire(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -46,18 +47,9 @@ function option(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-function hasXvfb(): boolean {
-  return spawnSync('sh', ['-c', 'command -v xvfb-run'], { encoding: 'utf8' }).status === 0;
-}
-
 /** Runs a TypeScript entry point in a child process; resolves with its exit code and captured stdout. */
 function runTs(script: string, args: string[], opts: { display?: boolean; timeoutS: number; capture?: boolean; label: string }): Promise<{ code: number; stdout: string }> {
-  let cmd = process.execPath;
-  let argv = [TSX, script, ...args];
-  if (opts.display && !process.env.DISPLAY && hasXvfb()) {
-    argv = ['-a', cmd, ...argv];
-    cmd = 'xvfb-run';
-  }
+  const [cmd, argv] = opts.display && xvfbNeeded() ? underXvfb(process.execPath, [TSX, script, ...args]) : [process.execPath, [TSX, script, ...args]];
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', opts.capture ? 'pipe' : 'inherit', 'pipe'] });
     let stdout = '';

@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { createDevice, probeBackends, type BackendName } from '../device.js';
+import { underXvfb, xvfbNeeded } from './xvfb.js';
 import { allChecks } from '../testing/suites/index.js';
 import { AccuracyRecorder, makeContext, type AccuracyEntry } from '../testing/suite.js';
 
@@ -43,11 +44,6 @@ export interface CheckOutcome {
 
 async function importUserModules(mods: string[] | undefined): Promise<void> {
   for (const m of mods ?? []) await import(m.startsWith('.') || m.startsWith('/') ? pathToFileURL(resolve(m)).href : m);
-}
-
-/** Whether `xvfb-run` is on the PATH. */
-function hasXvfbRun(): boolean {
-  return spawnSync('sh', ['-c', 'command -v xvfb-run'], { encoding: 'utf8' }).status === 0;
 }
 
 /** Runs the suite on one backend in this process. */
@@ -125,18 +121,18 @@ export async function runCheck(a: CheckArgs, log: (s: string) => void = console.
   const targets = probes.filter((p) => p.backend !== 'reference' && (a.backend && a.backend !== 'all' ? p.backend === a.backend : true));
   const outcomes: CheckOutcome[] = [];
   for (const p of targets) {
-    const underXvfb = p.backend === 'headlessgl' && !p.available && !process.env.DISPLAY && hasXvfbRun();
-    if (!p.available && !underXvfb) {
+    const xvfb = p.backend === 'headlessgl' && !p.available && xvfbNeeded();
+    if (!p.available && !xvfb) {
       log(`${p.backend}: skipped — ${p.detail}`);
       continue;
     }
-    log(underXvfb ? `${p.backend}: no X display; running the suite under xvfb-run -a (up to ${a.seconds} s)…` : `${p.backend}: running the suite on ${p.detail} (up to ${a.seconds} s)…`);
+    log(xvfb ? `${p.backend}: no X display; running the suite under xvfb-run -a (up to ${a.seconds} s)…` : `${p.backend}: running the suite on ${p.detail} (up to ${a.seconds} s)…`);
     const args = [process.argv[1], 'check', '--backend', p.backend, '--json', '--seconds', String(a.seconds), '--seed', String(a.seed)];
     if (a.runs !== undefined) args.push('--runs', String(a.runs));
     for (const k of a.kernels ?? []) args.push('--kernel', k);
     for (const m of a.import ?? []) args.push('--import', m);
-    const node = [process.execPath, ...process.execArgv, ...args];
-    const [cmd, ...argv] = underXvfb ? ['xvfb-run', '-a', ...node] : node;
+    const nodeArgs = [...process.execArgv, ...args];
+    const [cmd, argv] = xvfb ? underXvfb(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
     const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 28, timeout: (a.seconds + 300) * 1000 });
     const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (!line) {
