@@ -52,7 +52,7 @@ import { registerKernel, runKernel } from '../dispatch.js';
 import { ArgumentError, checkDimension, fmtShape } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { type Bound, type ErrorModel, gamma, SECOND_ORDER } from './bounds.js';
-import { idiv } from './gpujs/index-math.js';
+import { idiv, imod } from './gpujs/index-math.js';
 import { checkFloat, checkGpuIndexable, checkRank, checkTensor, emptyLike, f64, out64 } from './shapes.js';
 
 // ---------------------------------------------------------------------------
@@ -174,7 +174,7 @@ interface EmbThis {
 function embeddingKernel(this: EmbThis, tokens: number[], wte: number[], wpe: number[]): number {
   const bt = idiv(this.thread.x, this.constants.C);
   const c = this.thread.x - bt * this.constants.C;
-  const t = bt - idiv(bt, this.constants.T) * this.constants.T;
+  const t = imod(bt, this.constants.T);
   const v = tokens[bt];
   return wte[v * this.constants.C + c] + wpe[t * this.constants.C + c];
 }
