@@ -94,19 +94,9 @@ const EXP_FTZ_LO: f32 = -87.33654022216797;
  */
 // @ts-ignore: decorator
 @inline export function exp4ftz(x: v128): v128 {
+  // low lanes (−Inf included) go through exp4 as 0, which keeps the vector on its fast path, and are zeroed
   const low = f32x4.lt(x, f32x4.splat(EXP_FTZ_LO));
-  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
-  // low lanes take n = 0 (e = 127), compute exp(x − 0·ln2) = garbage-free finite work, and are zeroed
-  const e = v128.andnot(i32x4.sub(t, i32x4.splat(SHIFTER_BITS - 127)), low);
-  const el = v128.or(e, v128.and(low, i32x4.splat(127)));
-  const outside = v128.or(i32x4.lt_s(el, i32x4.splat(1)), i32x4.gt_s(el, i32x4.splat(254)));
-  if (!v128.any_true(outside)) {
-    // low lanes: reduce from x = 0 with n = 0 (p = 1), then zero them
-    const xs = v128.andnot(x, low);
-    const n = v128.andnot(f32x4.sub(t, f32x4.splat(SHIFTER)), low);
-    return v128.andnot(f32x4.mul(expPoly(xs, n), i32x4.shl(el, 23)), low);
-  }
-  return v128.andnot(expSlow(v128.andnot(x, low)), low);
+  return v128.andnot(exp4(v128.andnot(x, low)), low);
 }
 
 /**
