@@ -649,7 +649,8 @@ function geluTanhBackwardKernel(this: ElemThis, dy: number[], x: number[], zero:
 // Registration
 // ---------------------------------------------------------------------------
 
-interface GeluAttrs {
+/** Attributes of the gelu calls. */
+export interface GeluAttrs {
   approximate: GeluApproximation;
   shape: readonly number[];
 }

@@ -617,7 +617,8 @@ async function gpuRowAbsMax(device: Device, x: Tensor, N: number, C: number): Pr
 // Registration
 // ---------------------------------------------------------------------------
 
-interface LayerNormAttrs {
+/** Attributes of the layerNorm calls: N rows of C, eps, and the caller's shape. */
+export interface LayerNormAttrs {
   N: number;
   C: number;
   eps: number;

@@ -348,7 +348,8 @@ async function gpuRowStats(device: Device, x: Tensor, N: number, V: number): Pro
 // Registration: reference and gpu.js implementations under one name each
 // ---------------------------------------------------------------------------
 
-interface RowsAttrs {
+/** Attributes of the softmax-family calls: N rows of V, and the caller's shape. */
+export interface RowsAttrs {
   N: number;
   V: number;
   shape: readonly number[];

@@ -26,7 +26,10 @@ import type { AttentionAttrs } from '../../kernels/attention.js';
 import { registerErrorModel } from '../../kernels/bounds.js';
 import type { CrossEntropyAttrs } from '../../kernels/cross-entropy.js';
 import type { EmbeddingAttrs } from '../../kernels/embedding.js';
+import type { GeluAttrs } from '../../kernels/gelu.js';
+import type { LayerNormAttrs } from '../../kernels/layernorm.js';
 import type { MatmulAttrs, MatmulBackwardAttrs } from '../../kernels/matmul.js';
+import type { RowsAttrs } from '../../kernels/softmax.js';
 import type { FloatFormat } from '../../precision/formats.js';
 import { roundArray } from '../../precision/round.js';
 import { Tensor } from '../../tensor.js';
@@ -99,12 +102,6 @@ registerKernel<MatmulBackwardAttrs>({
 // ---------------------------------------------------------------------------
 // softmax family (phase 1)
 // ---------------------------------------------------------------------------
-
-interface RowsAttrs {
-  N: number;
-  V: number;
-  shape: readonly number[];
-}
 
 registerKernel<RowsAttrs>({
   kernel: 'logSumExp',
@@ -203,11 +200,6 @@ registerKernel<ShapeAttrs>({
 // ---------------------------------------------------------------------------
 // gelu (src/kernels/gelu.ts: attrs { approximate, shape })
 // ---------------------------------------------------------------------------
-
-interface GeluAttrs {
-  approximate: 'none' | 'tanh';
-  shape: readonly number[];
-}
 
 registerKernel<GeluAttrs>({
   kernel: 'gelu',
@@ -347,13 +339,6 @@ registerKernel<EmbeddingAttrs>({
 // ---------------------------------------------------------------------------
 // layerNorm (src/kernels/layernorm.ts: attrs { N, C, eps, shape })
 // ---------------------------------------------------------------------------
-
-interface LayerNormAttrs {
-  N: number;
-  C: number;
-  eps: number;
-  shape: readonly number[];
-}
 
 registerKernel<LayerNormAttrs>({
   kernel: 'layerNorm',

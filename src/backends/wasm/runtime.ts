@@ -33,6 +33,8 @@
  */
 import os from 'node:os';
 import { ArgumentError } from '../../errors.js';
+import type { AdamWScalars } from '../../kernels/adamw.js';
+import type { GeluApproximation } from '../../kernels/gelu.js';
 import { type FloatFormat, fitsInFloat32 } from '../../precision/formats.js';
 import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 import { WorkerPool, controlBytes, type Task } from './pool.js';
@@ -204,19 +206,10 @@ export interface MatmulGrads {
 }
 
 /** GELU form: 'none' (x·Φ(x) through the erf-free Mills-ratio evaluation of gelu.ts) or PyTorch's 'tanh' approximation. */
-export type GeluForm = 'none' | 'tanh';
+export type GeluForm = GeluApproximation;
 
 /** The float32 scalars of one AdamW step, computed in float64 by the caller (adamwScalars of src/kernels/adamw.ts). */
-export interface AdamWScalarArgs {
-  b1: number;
-  c1: number;
-  b2: number;
-  c2: number;
-  dec: number;
-  ss: number;
-  r2: number;
-  eps: number;
-}
+export type AdamWScalarArgs = AdamWScalars;
 
 export interface AdamWOutputs {
   param: Float32Array;
